@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 #: Diverging colormap for signed quantities: blue below zero, white at zero, red above.
 DIVERGING = "RdBu_r"
@@ -70,6 +71,8 @@ def plot_curves(
         _, ax = plt.subplots(figsize=(5, 3.2))
     for label, y in curves.items():
         ax.plot(np.asarray(x), np.asarray(y), label=label)
+    if np.issubdtype(np.asarray(x).dtype, np.integer):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs, steps: no 2.5
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)

@@ -36,15 +36,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def binary_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean binary cross-entropy of chapter 1, eq. 2:
-    ``L = -[y log sigma(o) + (1 - y) log(1 - sigma(o))]``.
+def binary_cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
+    """Binary cross-entropy of chapter 1, eq. 2:
+    ``L(o, y) = -[y log sigma(o) + (1 - y) log(1 - sigma(o))]``.
 
-    Written with ``log(1 - sigma(o)) = log sigma(-o)`` so that large ``|o|`` stays finite.
+    ``reduction="mean"`` averages over the batch (the training objective); ``"none"`` keeps
+    one loss per example. Written with ``log(1 - sigma(o)) = log sigma(-o)`` so that large
+    ``|o|`` stays finite.
     """
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction={reduction!r} is not supported; use 'mean' or 'none'.")
     targets = targets.to(logits.dtype)
-    per_example = -(targets * F.logsigmoid(logits) + (1 - targets) * F.logsigmoid(-logits))
-    return per_example.mean()
+    losses = -(targets * F.logsigmoid(logits) + (1 - targets) * F.logsigmoid(-logits))
+    return losses.mean() if reduction == "mean" else losses
 
 
 @dataclass(frozen=True)
