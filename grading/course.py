@@ -1,0 +1,103 @@
+"""The course folder: where nbgrader's steps live and how nbgrader is configured for it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from nbgrader.coursedir import CourseDirectory
+from traitlets.config import Config, PyFileConfigLoader
+
+#: The nbgrader configuration file, at the course root.
+CONFIG_FILE = "nbgrader_config.py"
+
+#: Logger handed to nbgrader's converters; ``python -m grading -v`` shows its INFO lines.
+LOG = logging.getLogger("grading.nbgrader")
+
+
+class GradingError(RuntimeError):
+    """A grading step cannot go on; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Course:
+    """An nbgrader course folder, read through its ``nbgrader_config.py``.
+
+    ``root`` need not be this repository: the tests use a copy in a temporary folder. Whatever
+    ``CourseDirectory.root`` the configuration file sets, ``root`` wins.
+    """
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root).resolve())
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    def config(self, **overrides: object) -> Config:
+        """The configuration of ``nbgrader_config.py``, with ``root`` and ``overrides`` applied.
+
+        ``overrides`` maps ``"Class.trait"`` to a value, e.g. ``{"CourseDirectory.db_url": ...}``.
+        Only this course's file is read: user-wide files such as ``~/.jupyter/nbgrader_config.py``
+        are ignored, so that results do not depend on who runs the step.
+        """
+        if not self.config_file.is_file():
+            raise GradingError(
+                f"{self.config_file} not found: the course root {self.root} must hold the "
+                f"nbgrader configuration ({CONFIG_FILE})."
+            )
+        cfg = PyFileConfigLoader(CONFIG_FILE, path=str(self.root)).load_config()
+        cfg.CourseDirectory.root = str(self.root)
+        for key, value in overrides.items():
+            section, trait = key.split(".")
+            cfg[section][trait] = value
+        return cfg
+
+    def coursedir(self, cfg: Config | None = None) -> CourseDirectory:
+        """nbgrader's view of the folder, configured by ``cfg`` (default: :meth:`config`)."""
+        return CourseDirectory(config=cfg if cfg is not None else self.config())
+
+    def step_dir(self, step: str) -> Path:
+        """The folder of one nbgrader step, e.g. ``step_dir("source_directory")``."""
+        return self.root / getattr(self.coursedir(), step)
+
+    @property
+    def source_dir(self) -> Path:
+        return self.step_dir("source_directory")
+
+    @property
+    def release_dir(self) -> Path:
+        return self.step_dir("release_directory")
+
+    @property
+    def submitted_dir(self) -> Path:
+        return self.step_dir("submitted_directory")
+
+    @property
+    def autograded_dir(self) -> Path:
+        return self.step_dir("autograded_directory")
+
+    def source_assignments(self) -> list[str]:
+        """Names of the assignments in the source folder: its sub-folders holding a notebook."""
+        if not self.source_dir.is_dir():
+            return []
+        return sorted(
+            path.name
+            for path in self.source_dir.iterdir()
+            if path.is_dir() and any(path.glob("*.ipynb"))
+        )
+
+    def source_notebooks(self, assignment: str) -> list[Path]:
+        """The instructor notebooks of ``assignment``; a clear error if there are none."""
+        folder = self.source_dir / assignment
+        notebooks = sorted(folder.glob("*.ipynb"))
+        if not notebooks:
+            known = ", ".join(self.source_assignments()) or "none"
+            raise GradingError(
+                f"assignment {assignment!r} has no source notebook: expected "
+                f"{folder}/<notebook>.ipynb (assignments with a source: {known})."
+            )
+        return notebooks
