@@ -136,6 +136,14 @@ def _download_allowed(download: bool | None) -> bool:
     return os.environ.get(DOWNLOAD_ENV, "").strip() in {"1", "true", "yes"}
 
 
+def _download(root: Path) -> None:
+    # torchvision fetches the four files into root/MNIST/raw and checks their md5.
+    from torchvision.datasets import MNIST
+
+    for train in (True, False):
+        MNIST(str(root), train=train, download=True)
+
+
 def resolve_mnist(download: bool | None = None) -> MnistSource:
     """Pick the tier that supplies MNIST, downloading only when allowed (tier 2).
 
@@ -150,10 +158,7 @@ def resolve_mnist(download: bool | None = None) -> MnistSource:
         reason = f"no IDX files in {raw} and download off (set {DOWNLOAD_ENV}=1 to allow it)"
     else:
         try:
-            from torchvision.datasets import MNIST
-
-            MNIST(str(root), train=True, download=True)
-            MNIST(str(root), train=False, download=True)
+            _download(root)
             if verify_raw(raw):
                 return MnistSource("download", str(raw))
             reason = f"download left no files in {raw}"

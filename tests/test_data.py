@@ -1,0 +1,174 @@
+"""Tests of lib.data: the three tiers, their one-line report, and errors on bad files."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lib import data
+
+NAMES = {
+    (True, "images"): "train-images-idx3-ubyte.gz",
+    (True, "labels"): "train-labels-idx1-ubyte.gz",
+    (False, "images"): "t10k-images-idx3-ubyte.gz",
+    (False, "labels"): "t10k-labels-idx1-ubyte.gz",
+}
+
+
+def _idx(array: np.ndarray) -> bytes:
+    magic = {3: 2051, 1: 2049}[array.ndim]
+    header = magic.to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in array.shape)
+    return gzip.compress(header + array.astype(np.uint8).tobytes(), mtime=0)
+
+
+def _fake_mnist(root: Path, monkeypatch: pytest.MonkeyPatch, count: int = 12) -> Path:
+    """A tiny MNIST in IDX format, with the checksums the loader verifies patched to match."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for train in (True, False):
+        n = count if train else count // 2
+        (raw / NAMES[train, "images"]).write_bytes(_idx(rng.integers(0, 256, (n, 28, 28))))
+        (raw / NAMES[train, "labels"]).write_bytes(_idx(np.arange(n) % 10))
+    sums = [(p.name, hashlib.md5(p.read_bytes()).hexdigest()) for p in sorted(raw.iterdir())]
+    monkeypatch.setattr(data, "_resources", lambda: sums)
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(root))
+    return raw
+
+
+@pytest.fixture
+def no_local_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    monkeypatch.delenv(data.DOWNLOAD_ENV, raising=False)
+    return tmp_path
+
+
+def test_local_tier_reads_idx_files(tmp_path, monkeypatch, capsys) -> None:
+    raw = _fake_mnist(tmp_path, monkeypatch)
+    images, labels = data.load_mnist(train=True)
+    assert images.shape == (12, 1, 28, 28) and images.dtype == torch.float32
+    assert 0 <= images.min() and images.max() <= 1
+    assert labels.dtype == torch.int64 and labels.tolist() == [i % 10 for i in range(12)]
+    assert data.load_mnist(train=False)[0].shape == (6, 1, 28, 28)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(f"local IDX files in {raw}" in line for line in lines)
+
+
+def test_the_canonical_checksums_come_from_torchvision() -> None:
+    sums = dict(data._resources())
+    assert set(sums) == set(NAMES.values())
+    assert sums["train-images-idx3-ubyte.gz"] == "f68b3c2dcbeaaa9fbdd348bbdeb94873"
+
+
+def test_corrupt_file_is_named(tmp_path, monkeypatch) -> None:
+    raw = _fake_mnist(tmp_path, monkeypatch)
+    target = raw / NAMES[False, "labels"]
+    target.write_bytes(target.read_bytes()[:-3])
+    with pytest.raises(data.MnistFileError, match=f"{target}.*corrupt or truncated"):
+        data.load_mnist()
+
+
+def test_truncated_contents_are_named_even_with_a_matching_checksum(tmp_path, monkeypatch):
+    raw = _fake_mnist(tmp_path, monkeypatch)
+    target = raw / NAMES[True, "images"]
+    header = (2051).to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in (12, 28, 28))
+    target.write_bytes(gzip.compress(header + bytes(100)))
+    sums = [(p.name, hashlib.md5(p.read_bytes()).hexdigest()) for p in sorted(raw.iterdir())]
+    monkeypatch.setattr(data, "_resources", lambda: sums)
+    with pytest.raises(data.MnistFileError, match=f"{target} is truncated"):
+        data.load_mnist()
+
+
+def test_partial_set_lists_what_is_missing(tmp_path, monkeypatch) -> None:
+    raw = _fake_mnist(tmp_path, monkeypatch)
+    (raw / NAMES[False, "images"]).unlink()
+    with pytest.raises(data.MnistFileError, match="missing: t10k-images-idx3-ubyte.gz"):
+        data.load_mnist()
+
+
+def test_data_dir_that_does_not_exist_names_the_variable(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="XNN_DATA_DIR="):
+        data.load_mnist()
+
+
+def test_embedded_tier_says_so_and_why(no_local_data, capsys) -> None:
+    images, labels = data.load_mnist(train=True)
+    line = capsys.readouterr().out.strip()
+    assert "embedded default" in line and "download off" in line and data.DOWNLOAD_ENV in line
+    assert images.shape == (4000, 1, 28, 28) and labels.shape == (4000,)
+    assert torch.bincount(labels).tolist() == [400] * 10  # stratified
+
+
+def test_embedded_split_is_deterministic_and_disjoint(no_local_data) -> None:
+    train_a, _ = data.load_mnist(train=True)
+    train_b, _ = data.load_mnist(train=True)
+    test_images, test_labels = data.load_mnist(train=False)
+    assert torch.equal(train_a, train_b)
+    assert len(test_labels) == 1000 and torch.bincount(test_labels).tolist() == [100] * 10
+    seen = {row.numpy().tobytes() for row in train_a.flatten(1)}
+    assert not any(row.numpy().tobytes() in seen for row in test_images.flatten(1))
+
+
+def test_failed_download_is_reported_not_silent(no_local_data, monkeypatch) -> None:
+    def offline(root: Path) -> None:
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(data, "_download", offline)
+    source = data.resolve_mnist(download=True)
+    assert source.tier == "embedded"
+    assert "download failed (network is unreachable)" in source.describe()
+
+
+def test_download_tier_when_allowed(tmp_path, monkeypatch) -> None:
+    made: list[Path] = []
+
+    def fake_download(root: Path) -> None:
+        made.append(_fake_mnist(root, monkeypatch))
+
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(data.DOWNLOAD_ENV, "1")
+    monkeypatch.setattr(data, "_download", fake_download)
+    source = data.resolve_mnist()
+    assert source.tier == "download" and source.location == str(made[0])
+
+
+def test_whatever_tier_resolves_gives_real_mnist() -> None:
+    """Runs on the data this machine has: full MNIST in CI, the embedded default elsewhere."""
+    source = data.resolve_mnist(download=False)
+    images, labels = data.load_mnist(train=False, download=False)
+    expected = {"local": 10_000, "embedded": 1_000}[source.tier]
+    assert images.shape == (expected, 1, 28, 28) and labels.shape == (expected,)
+    assert set(labels.unique().tolist()) == set(range(10))
+    # Real digits: ink covers a minority of pixels, and every image has some.
+    ink = (images > 0.5).float().mean(dim=(1, 2, 3))
+    assert 0.05 < ink.mean() < 0.3 and (ink > 0).all()
+
+
+def test_one_vs_rest_targets() -> None:
+    targets = data.one_vs_rest(torch.tensor([6, 1, 6, 9]), 6)
+    assert targets.tolist() == [1.0, 0.0, 1.0, 0.0] and targets.dtype == torch.float32
+    with pytest.raises(ValueError, match="digit=10"):
+        data.one_vs_rest(torch.tensor([1]), 10)
+
+
+def test_loader_covers_every_example_once_in_a_seeded_order() -> None:
+    inputs, targets = torch.arange(10.0).unsqueeze(1), torch.arange(10)
+    batches = list(data.make_loader(inputs, targets, batch_size=4, seed=3))
+    assert [len(b[0]) for b in batches] == [4, 4, 2]
+    order = torch.cat([b[1] for b in batches])
+    assert sorted(order.tolist()) == list(range(10)) and order.tolist() != list(range(10))
+    again = torch.cat([b[1] for b in data.make_loader(inputs, targets, batch_size=4, seed=3)])
+    assert torch.equal(order, again)
+    fixed = torch.cat([b[1] for b in data.make_loader(inputs, targets, 4, shuffle=False)])
+    assert fixed.tolist() == list(range(10))
+
+
+def test_loader_rejects_mismatched_lengths() -> None:
+    with pytest.raises(ValueError, match="inputs has 3 rows but targets has 2"):
+        data.make_loader(torch.zeros(3, 1), torch.zeros(2))

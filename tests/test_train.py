@@ -1,0 +1,113 @@
+"""Tests of lib.train: eq. 2, the training loop, and the model cache."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lib import train
+from lib.models import LinearClassifier
+
+
+def _separable(n: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images whose label is whether the left half is brighter than the right half."""
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(n, 1, 4, 4, generator=generator)
+    targets = (images[..., :2].mean((1, 2, 3)) > images[..., 2:].mean((1, 2, 3))).float()
+    return images, targets
+
+
+def test_cross_entropy_matches_torch(device: torch.device) -> None:
+    logits = torch.linspace(-8, 8, 33, device=device)
+    targets = (torch.arange(33, device=device) % 2).float()
+    expected = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    assert torch.allclose(train.binary_cross_entropy(logits, targets, "none"), expected, atol=1e-6)
+    assert torch.allclose(train.binary_cross_entropy(logits, targets), expected.mean(), atol=1e-6)
+
+
+def test_cross_entropy_is_finite_and_pushes_towards_the_label(device: torch.device) -> None:
+    logits = torch.tensor([-300.0, 300.0, 0.0], device=device, requires_grad=True)
+    targets = torch.tensor([1.0, 0.0, 1.0], device=device)
+    losses = train.binary_cross_entropy(logits, targets, reduction="none")
+    assert torch.isfinite(losses).all() and losses[0].item() == pytest.approx(300.0)
+    losses.sum().backward()
+    # dL/do = sigma(o) - y: negative (raise o) for y=1, positive (lower o) for y=0.
+    assert torch.allclose(logits.grad, torch.sigmoid(logits.detach()) - targets)
+
+
+def test_cross_entropy_rejects_unknown_reduction() -> None:
+    with pytest.raises(ValueError, match="reduction='sum'"):
+        train.binary_cross_entropy(torch.zeros(1), torch.zeros(1), reduction="sum")
+
+
+def test_fit_learns_a_separable_problem(device: torch.device) -> None:
+    images, targets = _separable()
+    model = LinearClassifier(input_shape=(1, 4, 4))
+    loader = train.data.make_loader(images, targets, batch_size=32)
+    history = train.fit(model, loader, train.TrainConfig(epochs=30, lr=0.5), device=device)
+    assert len(history) == 30 and history[-1] < 0.5 * history[0]
+    assert next(model.parameters()).device.type == device.type
+    assert train.accuracy(model, images, targets) > 0.95
+
+
+def test_predict_thresholds_one_output_and_argmaxes_several() -> None:
+    binary = LinearClassifier(input_shape=(1,))
+    several = LinearClassifier(input_shape=(2,), outputs=2)
+    with torch.no_grad():
+        binary.linear.weight.fill_(1.0)
+        binary.linear.bias.zero_()
+        several.linear.weight.copy_(torch.eye(2))
+        several.linear.bias.zero_()
+    assert train.predict(binary, torch.tensor([[-1.0], [2.0]])).tolist() == [0, 1]
+    assert train.predict(several, torch.tensor([[0.0, 1.0], [3.0, 1.0]])).tolist() == [1, 0]
+
+
+def test_seed_everything_repeats_initialisation() -> None:
+    train.seed_everything(7)
+    first = LinearClassifier().linear.weight.clone()
+    train.seed_everything(7)
+    assert torch.equal(first, LinearClassifier().linear.weight)
+
+
+def _make() -> LinearClassifier:
+    return LinearClassifier(input_shape=(1, 4, 4))
+
+
+def test_cache_trains_once_then_loads(device, monkeypatch, capsys) -> None:
+    images, targets = _separable()
+    config = train.TrainConfig(epochs=3)
+    model, history = train.train_cached(_make, images, targets, config, name="probe")
+    assert "trained for 3 epochs" in capsys.readouterr().out
+    assert len(list(train.cache_dir().glob("probe-*.pt"))) == 1
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached model was trained again")
+
+    monkeypatch.setattr(train, "fit", no_training)
+    again, again_history = train.train_cached(_make, images, targets, config, name="probe")
+    assert "loaded the trained model" in capsys.readouterr().out
+    assert again_history == history
+    for mine, theirs in zip(model.parameters(), again.parameters(), strict=True):
+        assert torch.equal(mine, theirs)
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["config", "data", "loss"],
+)
+def test_cache_key_covers_what_changes_the_model(change: str) -> None:
+    images, targets = _separable()
+    config, loss = train.TrainConfig(epochs=1), train.binary_cross_entropy
+    train.train_cached(_make, images, targets, config, loss, name="probe")
+    if change == "config":
+        config = train.TrainConfig(epochs=1, lr=0.01)
+    elif change == "data":
+        targets = 1 - targets
+    else:
+
+        def loss(logits, targets):
+            return train.binary_cross_entropy(logits, targets) * 2
+
+    train.train_cached(_make, images, targets, config, loss, name="probe")
+    assert len(list(train.cache_dir().glob("probe-*.pt"))) == 2
