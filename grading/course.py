@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
+from nbgrader.converters import BaseConverter, NbGraderException
 from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config, PyFileConfigLoader
 
@@ -101,3 +105,43 @@ class Course:
                 f"{folder}/<notebook>.ipynb (assignments with a source: {known})."
             )
         return notebooks
+
+
+def _put_scripts_on_path() -> None:
+    """Make this environment's console scripts findable by nbgrader's subprocesses.
+
+    nbgrader runs the ``alembic`` command (from ``PATH``) to stamp a new gradebook; with the
+    virtual environment's interpreter called directly, not activated, it would not be found.
+    """
+    scripts = sysconfig.get_path("scripts")
+    if shutil.which("alembic") is None and scripts:
+        os.environ["PATH"] = os.pathsep.join([scripts, os.environ.get("PATH", "")])
+
+
+class _ErrorRecorder(logging.Handler):
+    """Keeps the ERROR messages nbgrader logs, to quote them when a step fails."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def run_converter(converter: BaseConverter, what: str) -> None:
+    """Run an nbgrader converter; turn its failure into a :class:`GradingError` naming ``what``.
+
+    nbgrader logs the reason (often a traceback) and then raises a generic exception; the
+    error raised here quotes those log messages.
+    """
+    _put_scripts_on_path()
+    recorder = _ErrorRecorder()
+    converter.log.addHandler(recorder)
+    try:
+        converter.start()
+    except NbGraderException as error:
+        details = "\n".join(recorder.messages) or str(error)
+        raise GradingError(f"{what} failed:\n{details}") from error
+    finally:
+        converter.log.removeHandler(recorder)
