@@ -25,8 +25,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# TQDM_DISABLE keeps progress bars (notebook widgets) out of the book's static pages.
 book: setup
-	$(BIN)/jupyter-book build -W -n --keep-going .
+	TQDM_DISABLE=1 $(BIN)/jupyter-book build -W -n --keep-going .
 
 lint: setup
 	$(BIN)/ruff check .

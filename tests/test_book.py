@@ -1,0 +1,197 @@
+"""The course book: it builds without a warning, and the built pages are what students should see.
+
+One ``jupyter-book build -W -n --keep-going`` of the repository (module fixture) executes every
+chapter; the tests then read the HTML in ``_build/html``. Execution results are cached in
+``_build/.jupyter_cache``, so a rebuild re-runs only the notebooks whose code changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+HTML = REPO / "_build" / "html"
+JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
+BUILD_COMMAND = [str(JUPYTER_BOOK), "build", "-W", "-n", "--keep-going", str(REPO)]
+
+CHAPTER = "chapters/01_linear_classifiers"
+EXERCISE = "exercises/01_linear_classifiers/01_linear_classifiers"
+#: First authors of the six entries of references.bib.
+REFERENCE_SURNAMES = ("LeCun", "Frank", "Krizhevsky", "Erhan", "Simonyan", "Sundararajan")
+#: Repositories that are not the course's; jupyter-book and sphinx-thebe default to them.
+FOREIGN_REPOSITORIES = ("executablebooks", "binder-examples")
+#: Output areas of executed cells, as myst-nb marks them.
+OUTPUT_CLASS = "cell_output"
+#: myst-nb's classes for an exception and for stderr in a cell's output.
+ERROR_CLASSES = ("traceback", "stderr")
+
+
+class Page(HTMLParser):
+    """What the tests need from one HTML page: its text and what its cells' outputs hold."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(convert_charrefs=True)
+        self.html = path.read_text(encoding="utf-8")
+        self.text_parts: list[str] = []
+        self.classes: list[str] = []  # every class of every element, in order
+        self.links: list[str] = []  # href of every <a>
+        self.output_images: list[str] = []  # src of every <img> inside a cell output
+        self.outputs = 0  # number of cell output areas
+        self._skip = 0  # depth inside <script>/<style>
+        self._divs: list[bool] = []  # for each open <div>: does it start a cell output?
+        self.feed(self.html)
+        self.close()
+        self.text = unescape("".join(self.text_parts))
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        classes = attributes.get("class", "").split()
+        self.classes.extend(classes)
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag == "a" and attributes.get("href"):
+            self.links.append(attributes["href"])
+        elif tag == "div":
+            is_output = OUTPUT_CLASS in classes
+            self.outputs += is_output
+            self._divs.append(is_output)
+        elif tag == "img" and any(self._divs):
+            self.output_images.append(attributes.get("src", ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._skip -= 1
+        elif tag == "div" and self._divs:
+            self._divs.pop()
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.text_parts.append(data)
+
+
+def page(docname: str) -> Page:
+    path = HTML / f"{docname}.html"
+    assert path.is_file(), f"the book has no page {path.relative_to(REPO)}"
+    return Page(path)
+
+
+def tagged_sources(notebook: Path, tag: str) -> list[str]:
+    """Sources of the code cells of ``notebook`` that carry ``tag``."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    return [
+        "".join(cell["source"])
+        for cell in cells
+        if cell["cell_type"] == "code" and tag in cell.get("metadata", {}).get("tags", [])
+    ]
+
+
+@pytest.fixture(scope="module")
+def book() -> Path:
+    """Build the book from scratch HTML (the execution cache is kept) and return its folder."""
+    assert JUPYTER_BOOK.is_file(), f"jupyter-book is not installed next to {sys.executable}"
+    # Fresh HTML, so that no page of an earlier build can pass for one of this build.
+    shutil.rmtree(HTML, ignore_errors=True)
+    env = os.environ.copy()  # XNN_DATA_DIR, XNN_DEVICE, XNN_CACHE_DIR, ... pass through
+    # A progress bar in an executed cell becomes a Jupyter widget, which the page could only
+    # draw with JavaScript from a CDN (test_pages_embed_no_widgets): the book shows none.
+    env["TQDM_DISABLE"] = "1"
+    result = subprocess.run(
+        BUILD_COMMAND,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    output = (result.stdout + result.stderr)[-8000:]
+    assert result.returncode == 0, f"{' '.join(BUILD_COMMAND)} failed:\n{output}"
+    return HTML
+
+
+def test_intro_page_presents_the_course(book: Path) -> None:
+    intro = page("intro")
+    assert "Explaining Neural Networks" in intro.text
+    assert "linear classifier" in intro.text.lower()
+    # The book opens on the course overview.
+    assert "intro.html" in (book / "index.html").read_text(encoding="utf-8")
+
+
+def test_chapter_1_is_executed_and_shows_its_figures(book: Path) -> None:
+    chapter = page(CHAPTER)
+    assert chapter.outputs > 0, "chapter 1 shows no cell outputs: was it executed?"
+    figures = [src for src in chapter.output_images if src.endswith(".png")]
+    assert figures, "chapter 1 shows no PNG figure in its cell outputs"
+    for src in figures:
+        assert (book / CHAPTER).parent.joinpath(src).resolve().is_file(), f"{src} is missing"
+
+
+def test_chapter_1_shows_no_errors(book: Path) -> None:
+    chapter = page(CHAPTER)
+    assert "Traceback" not in chapter.text
+    shown = [name for name in ERROR_CLASSES if name in chapter.classes]
+    assert not shown, f"chapter 1 shows {shown} output"
+
+
+def test_pages_embed_no_widgets(book: Path) -> None:
+    pages = sorted(book.rglob("*.html"))
+    assert pages, "the build wrote no page"
+    with_widgets = [
+        str(path.relative_to(book))
+        for path in pages
+        if "application/vnd.jupyter.widget" in path.read_text(encoding="utf-8")
+    ]
+    assert not with_widgets, f"pages embed Jupyter widgets (progress bars?): {with_widgets}"
+
+
+def test_remove_cell_cells_are_not_published(book: Path) -> None:
+    notebook = (REPO / CHAPTER).with_suffix(".ipynb")
+    removed = tagged_sources(notebook, "remove-cell")
+    assert removed, f"{notebook.name} has no cell tagged remove-cell to check"
+    chapter = page(CHAPTER)
+    for source in removed:
+        first_line = source.strip().splitlines()[0].strip()
+        assert first_line not in chapter.text, f"a remove-cell cell is published: {first_line!r}"
+
+
+def test_exercise_page_is_shown_but_not_executed(book: Path) -> None:
+    exercise = page(EXERCISE)
+    assert "NotImplementedError" in exercise.text, "the exercise's stubs are not shown"
+    assert exercise.outputs == 0, "the exercise page shows cell outputs: it must not be run"
+    assert "Traceback" not in exercise.text
+
+
+def test_solutions_are_not_published(book: Path) -> None:
+    published = [path.relative_to(book) for path in book.rglob("*")]
+    assert published, "the build wrote nothing"
+    leaked = [path for path in published if "solution" in str(path).lower()]
+    assert not leaked, f"solutions are published: {leaked}"
+
+
+def test_bibliography_lists_all_references(book: Path) -> None:
+    bibliography = page("bibliography")
+    missing = [name for name in REFERENCE_SURNAMES if name not in bibliography.text]
+    assert not missing, f"the bibliography lacks {missing}"
+    assert bibliography.classes.count("citation") == len(REFERENCE_SURNAMES)
+
+
+def test_no_launch_buttons_or_foreign_repository_links(book: Path) -> None:
+    """The buttons stay off until _config.yml names the course's repository (then adapt this)."""
+    pages = sorted(book.rglob("*.html"))
+    assert len(pages) >= 4, f"too few pages built: {pages}"
+    for path in pages:
+        parsed = Page(path)
+        name = path.relative_to(book)
+        assert "launch-buttons" not in parsed.html, f"{name} has launch buttons"
+        for repository in FOREIGN_REPOSITORIES:
+            assert repository not in parsed.html, f"{name} refers to {repository}"
+        github = [href for href in parsed.links if "github.com" in href]
+        assert not github, f"{name} links to {github}"
