@@ -52,6 +52,21 @@ c.CourseDirectory.feedback_directory = "feedback"
 # run and scored against the submission instead of silently disappearing from the grade.
 c.OverwriteCells.add_missing_cells = True
 
+# The steps that clean a hand-in before it runs: nbgrader's default list, with OverwriteCells
+# (restore locked cells, put back deleted ones) replaced by grading.preprocessors'
+# OverwriteCellsInOrder. nbgrader 0.9.6 fails with a KeyError on a hand-in that lacks a grade
+# cell whose preceding cell in the source is read-only (e.g. a deleted written answer below its
+# read-only question); the subclass puts the cell back after the nearest cell still there.
+# Given as import strings so that this file does not import the course's package; nbgrader run
+# from the repository root (or `python -m grading`) can import it.
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "grading.preprocessors.OverwriteCellsInOrder",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
 # Seconds one cell may run while autograding before it is interrupted and scored as an error.
 # nbgrader's default (30 s) is too short for cells that train a model when the model cache
 # (XNN_CACHE_DIR) is cold.

@@ -91,7 +91,7 @@ class Course:
         return sorted(
             path.name
             for path in self.source_dir.iterdir()
-            if path.is_dir() and any(path.glob("*.ipynb"))
+            if path.is_dir() and not path.name.startswith(".") and any(path.glob("*.ipynb"))
         )
 
     def source_notebooks(self, assignment: str) -> list[Path]:

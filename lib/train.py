@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import marshal
 import os
 import random
 import sys
@@ -131,13 +132,23 @@ def fingerprint(*tensors: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
+def _code_digest(function: Callable) -> str:
+    """A digest of a function's code, so that editing a loss (even one defined in a
+    notebook, under the same name) retrains."""
+    try:
+        code = inspect.getsource(function).encode()
+    except (OSError, TypeError):  # no source file: fall back to the compiled code
+        code = marshal.dumps(function.__code__)
+    return hashlib.sha256(code).hexdigest()
+
+
 def _cache_key(model: nn.Module, config: TrainConfig, loss_fn: Loss, data_digest: str) -> str:
     # The training code itself is part of the key: editing the loop or a model retrains.
     code = "".join(inspect.getsource(module) for module in (models, data, sys.modules[__name__]))
     parts = {
         "model": repr(model),
         "config": asdict(config),
-        "loss": f"{loss_fn.__module__}.{loss_fn.__qualname__}",
+        "loss": f"{loss_fn.__module__}.{loss_fn.__qualname__}:{_code_digest(loss_fn)}",
         "data": data_digest,
         "code": hashlib.sha256(code.encode()).hexdigest(),
     }
@@ -154,8 +165,8 @@ def train_cached(
 ) -> tuple[nn.Module, list[float]]:
     """Train ``make_model()`` with :func:`fit`, or load it if this exact training ran before.
 
-    The cache key covers the model, ``config``, ``loss_fn``, the data's contents and the
-    library's training code, so nothing trains twice and nothing stale is reused.
+    The cache key covers the model, ``config``, ``loss_fn`` and its code, the data's contents
+    and the library's training code, so nothing trains twice and nothing stale is reused.
     """
     seed_everything(config.seed)
     model = make_model().to(get_device())

@@ -1,0 +1,111 @@
+"""Command line: ``python -m grading {release,grade,report}``.
+
+- ``release`` regenerates the student versions, ``exercises/``, from ``solutions/``
+  (``make exercises``);
+- ``grade`` autogrades every hand-in in ``submitted/``, prints the score table and writes
+  ``grades.csv`` (``make grade``);
+- ``report`` prints the table and writes ``grades.csv`` from the gradebook, without grading.
+
+Exit status: 0 on success, 1 if a hand-in could not be graded, 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .autograde import autograde
+from .course import LOG, Course, GradingError
+from .release import release, release_all, stale_releases
+from .report import collect_grades, format_table, write_csv
+
+#: The repository root, the default course root.
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m grading",
+        description="Release, autograde and report the course's nbgrader assignments.",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=REPO,
+        help="course root, the folder holding nbgrader_config.py (default: %(default)s)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show nbgrader's own log messages"
+    )
+    steps = parser.add_subparsers(dest="step", required=True, metavar="STEP")
+    rel = steps.add_parser("release", help="regenerate exercises/ from solutions/")
+    rel.add_argument(
+        "assignments", nargs="*", help="assignments to release (default: every one in solutions/)"
+    )
+    for name, text in (
+        ("grade", "autograde everything in submitted/, print the scores, write grades.csv"),
+        ("report", "print the scores in the gradebook and write grades.csv"),
+    ):
+        step = steps.add_parser(name, help=text)
+        step.add_argument(
+            "--csv",
+            type=Path,
+            default=None,
+            help="where to write the scores (default: <root>/grades.csv)",
+        )
+    return parser
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[%(name)s] %(levelname)s: %(message)s"))
+    grading_log = logging.getLogger("grading")
+    grading_log.addHandler(handler)
+    grading_log.setLevel(logging.INFO)
+    # nbgrader warns about every test cell with hidden tests (its checksum "changed" because
+    # the hidden tests were cut out of the student version), and the errors it logs are quoted
+    # in the GradingError raised after them: by default its log is kept off the screen.
+    LOG.setLevel(logging.INFO if verbose else logging.ERROR)
+    LOG.propagate = verbose
+
+
+def _report(course: Course, csv_path: Path | None) -> None:
+    rows = collect_grades(course)
+    print(format_table(rows))
+    path = write_csv(rows, csv_path if csv_path is not None else course.root / "grades.csv")
+    print(f"\nwrote {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    course = Course(args.root)
+    try:
+        if args.step == "release":
+            if args.assignments:
+                released = {name: release(course, name) for name in args.assignments}
+            else:
+                released = release_all(course)
+            for files in released.values():
+                for path in files:
+                    print(f"wrote {path.relative_to(course.root)}")
+            for stale in stale_releases(course):
+                print(f"warning: {stale} has no source in {course.source_dir}; remove it?")
+            return 0
+        if args.step == "grade":
+            result = autograde(course)
+            _report(course, args.csv)
+            for failure in result.failures:
+                print(f"\nerror: {failure}", file=sys.stderr)
+            return 0 if result.ok else 1
+        _report(course, args.csv)
+        return 0
+    except GradingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
