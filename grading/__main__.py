@@ -14,7 +14,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from pathlib import Path
+
+from sqlalchemy.exc import SAWarning
 
 from .autograde import autograde
 from .course import LOG, Course, GradingError
@@ -69,6 +72,10 @@ def _setup_logging(verbose: bool) -> None:
     # in the GradingError raised after them: by default its log is kept off the screen.
     LOG.setLevel(logging.INFO if verbose else logging.ERROR)
     LOG.propagate = verbose
+    if not verbose:
+        # nbgrader's gradebook triggers SQLAlchemy's autoflush warnings on every hand-in; they
+        # say nothing about the hand-in and would bury the score table.
+        warnings.filterwarnings("ignore", category=SAWarning, module="nbgrader")
 
 
 def _report(course: Course, csv_path: Path | None) -> None:

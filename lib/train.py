@@ -175,7 +175,7 @@ def train_cached(
     if path.is_file():
         saved = torch.load(path, map_location=get_device(), weights_only=True)
         model.load_state_dict(saved["state_dict"])
-        print(f"{name}: loaded the trained model from {os.path.relpath(path)}")
+        print(f"{name}: loaded the trained model from {os.path.relpath(path.parent)}")
         return model, list(saved["history"])
     loader = data.make_loader(inputs, targets, config.batch_size, seed=config.seed)
     history = fit(model, loader, config, loss_fn)
@@ -183,5 +183,5 @@ def train_cached(
     partial = path.with_suffix(".part")
     torch.save({"state_dict": model.state_dict(), "history": history}, partial)
     partial.replace(path)  # atomic: an interrupted save never leaves a broken cache entry
-    print(f"{name}: trained for {config.epochs} epochs and cached at {os.path.relpath(path)}")
+    print(f"{name}: trained for {config.epochs} epochs, cached in {os.path.relpath(path.parent)}")
     return model, history
