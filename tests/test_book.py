@@ -17,6 +17,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 HTML = REPO / "_build" / "html"
@@ -195,3 +196,29 @@ def test_no_launch_buttons_or_foreign_repository_links(book: Path) -> None:
             assert repository not in parsed.html, f"{name} refers to {repository}"
         github = [href for href in parsed.links if "github.com" in href]
         assert not github, f"{name} links to {github}"
+
+
+def test_launch_buttons_switch_on_with_a_repository_url(tmp_path: Path) -> None:
+    """Setting ``repository.url`` is all it takes to switch the launch buttons on."""
+    config = yaml.safe_load((REPO / "_config.yml").read_text(encoding="utf-8"))
+    config["repository"]["url"] = "https://github.com/example-org/example-course"
+    config["execute"]["execute_notebooks"] = "off"  # only the page's header matters here
+    # jupyter-book resolves local extension folders against the config file's folder.
+    extensions = config["sphinx"]["local_extensions"]
+    for name, folder in extensions.items():
+        extensions[name] = str(REPO / folder)
+    path = tmp_path / "_config.yml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    command = BUILD_COMMAND[:-1] + ["--config", str(path), "--path-output", str(tmp_path), "."]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    chapter = Page(tmp_path / "_build" / "html" / f"{CHAPTER}.html")
+    notebook = f"{CHAPTER}.ipynb"
+    assert (
+        f"https://mybinder.org/v2/gh/example-org/example-course/main?urlpath=lab/tree/{notebook}"
+        in chapter.links
+    )
+    assert (
+        f"https://colab.research.google.com/github/example-org/example-course/blob/main/{notebook}"
+        in chapter.links
+    )
