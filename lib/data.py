@@ -222,7 +222,8 @@ def make_loader(
     shuffle: bool = True,
     seed: int = 0,
 ) -> DataLoader:
-    """The course's one data loader: mini-batches of in-memory tensors.
+    """The course's one data loader: mini-batches of in-memory tensors (chapter 1 trains its
+    classifiers on them).
 
     Whole batches are sliced at once (no per-item collation), and shuffling uses its own
     seeded generator so that a run is repeatable.

@@ -64,6 +64,20 @@ class TrainConfig:
     momentum: float = 0.9  # SGD momentum; 0 gives plain gradient descent
     seed: int = 0  # seeds initialisation and shuffling
 
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "lr": self.lr > 0,
+            "momentum": 0 <= self.momentum < 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(
+                    f"TrainConfig({name}={getattr(self, name)!r}) is out of range: epochs and "
+                    "batch_size must be at least 1, lr positive, momentum in [0, 1)."
+                )
+
 
 def fit(
     model: nn.Module,
@@ -85,17 +99,19 @@ def fit(
     quiet = os.environ.get("TQDM_DISABLE", "") not in ("", "0")
     progress = tqdm(total=config.epochs * len(loader), desc="training", leave=False, disable=quiet)
     for _ in range(config.epochs):
-        total, count = 0.0, 0
+        # Summed on the device and read once per epoch: a .item() per batch would make the
+        # CPU wait for the GPU at every step.
+        total, count = torch.zeros((), device=device), 0
         for inputs, targets in loader:
             inputs, targets = inputs.to(device), targets.to(device)
             loss = loss_fn(model(inputs), targets)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += loss.item() * len(inputs)
+            total += loss.detach() * len(inputs)
             count += len(inputs)
             progress.update()
-        history.append(total / count)
+        history.append(total.item() / count)
         progress.set_postfix(loss=f"{history[-1]:.4f}")
     progress.close()
     return history

@@ -51,6 +51,13 @@ def test_fit_learns_a_separable_problem(device: torch.device) -> None:
     assert train.accuracy(model, images, targets) > 0.95
 
 
+@pytest.mark.parametrize("field", ["epochs", "batch_size", "lr", "momentum"])
+def test_config_rejects_out_of_range_values(field: str) -> None:
+    bad = {"epochs": 0, "batch_size": 0, "lr": -0.1, "momentum": 1.0}[field]
+    with pytest.raises(ValueError, match=f"TrainConfig\\({field}="):
+        train.TrainConfig(**{field: bad})
+
+
 def test_predict_thresholds_one_output_and_argmaxes_several() -> None:
     binary = LinearClassifier(input_shape=(1,))
     several = LinearClassifier(input_shape=(2,), outputs=2)
