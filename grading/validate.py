@@ -21,6 +21,7 @@ import os
 import re
 import sys
 import sysconfig
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,6 +40,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: The kernel every exercise names and the grader runs hand-ins in.
 KERNEL = "python3"
+
+#: Printed lines are wrapped to fit a terminal.
+WIDTH = 96
 
 #: How an exercise is named on the command line.
 USAGE = "make validate NB=exercises/<assignment>/<notebook>.ipynb"
@@ -68,6 +72,8 @@ class Validation:
     notebook: Path
     tests: int  # autograded test cells the notebook holds
     problems: list[Problem] = field(default_factory=list)
+    #: where the run first raised, in any cell: often the cause of the failing tests below it
+    first_error: str | None = None
     #: the kernel the notebook asks for, where it is not the course's
     other_kernel: str | None = None
 
@@ -133,16 +139,15 @@ def _grade_id(cell: NotebookNode) -> str:
     return _info(cell).get("grade_id", "")
 
 
-def _task_of(nb: NotebookNode) -> dict[str, str]:
-    """Each graded or locked cell's task: the heading of the markdown cell above it."""
-    tasks: dict[str, str] = {}
+def _tasks(nb: NotebookNode) -> list[str]:
+    """Each cell's task: the heading of the nearest markdown heading cell above it."""
+    tasks = []
     heading = "before the first task"
     for cell in nb.cells:
         first = cell.source.lstrip().split("\n", 1)[0]
         if cell.cell_type == "markdown" and first.startswith("#"):
             heading = f"task {first.lstrip('#').strip()!r}"
-        if _grade_id(cell):
-            tasks[_grade_id(cell)] = heading
+        tasks.append(heading)
     return tasks
 
 
@@ -154,6 +159,8 @@ def _reason(raw_error: str) -> str:
     last = lines[-1].rstrip(": ")
     if last.startswith("You did not provide a response"):
         return "the cell still holds the exercise's placeholder"
+    if last == "NotImplementedError":
+        return "NotImplementedError: `raise NotImplementedError()` is still there"
     failing = [line for line in lines if line.lstrip().startswith("---->")]
     if failing and last.split(":")[0] == "AssertionError":
         code = re.sub(r"^\s*---->\s*\d+\s*", "", failing[-1])
@@ -170,6 +177,32 @@ def _cell_for(source: str, nb: NotebookNode, taken: set[str]) -> NotebookNode | 
     return None
 
 
+class _KeepingValidator(Validator):
+    """nbgrader's validator, keeping the notebook it ran to find the first error in it."""
+
+    executed: NotebookNode | None = None
+
+    def _preprocess(self, nb: NotebookNode) -> NotebookNode:
+        self.executed = super()._preprocess(nb)
+        return self.executed
+
+
+def _first_error(executed: NotebookNode | None, tasks: list[str], listed: set[str]) -> str | None:
+    """The first cell of the run that raised, in words, unless it is in ``listed`` already;
+    None if no cell raised."""
+    if executed is None or len(executed.cells) != len(tasks):
+        return None
+    for index, cell in enumerate(executed.cells):
+        errors = [out for out in cell.get("outputs", []) if out.output_type == "error"]
+        if errors and _grade_id(cell) in listed:
+            return None
+        if errors:
+            name = f"cell `{_grade_id(cell)}`" if _grade_id(cell) else "a cell"
+            where = f"{tasks[index]}, {name} (cell {index + 1} of {len(tasks)})"
+            return f"{where}: {_reason(chr(10).join(errors[0].traceback))}"
+    return None
+
+
 def validate(path: Path) -> Validation:
     """Run the notebook at ``path`` top to bottom like the grader, with nbgrader's validator.
 
@@ -183,13 +216,14 @@ def validate(path: Path) -> Validation:
     cfg = Course(REPO).config()
     # The grader runs every hand-in in the source's kernel (nbgrader's OverwriteKernelspec).
     cfg.Execute.kernel_name = KERNEL
-    validator = Validator(config=cfg)
+    validator = _KeepingValidator(config=cfg)
     try:
         with course_kernel():
             results = validator.validate(str(path.resolve()))
     except (SchemaTooOldError, SchemaTooNewError) as error:
         raise GradingError(f"{path}: its nbgrader metadata cannot be read: {error}") from error
-    tasks = _task_of(nb)
+    headings = _tasks(nb)
+    tasks = {_grade_id(cell): task for cell, task in zip(nb.cells, headings, strict=True)}
     taken: set[str] = set()
     problems = []
     for kind, key in (("locked", "type_changed"), ("locked", "changed"), ("test", "failed")):
@@ -212,6 +246,7 @@ def validate(path: Path) -> Validation:
         notebook=path,
         tests=sum(1 for cell in nb.cells if _info(cell).get("grade") and cell.cell_type == "code"),
         problems=problems,
+        first_error=_first_error(validator.executed, headings, {p.cell for p in problems}),
         other_kernel=kernel if kernel != KERNEL else None,
     )
 
@@ -230,7 +265,7 @@ def report(result: Validation) -> str:
             "and every answer is given.",
             "The grader also runs hidden tests, and a person reads the written answers.",
         ]
-        return "\n".join(lines)
+        return "\n".join(_wrap(line) for line in lines)
     if any(problem.kind == "locked" for problem in result.problems):
         lines.append(
             f"NOT READY: {result.notebook} has changes in read-only cells. The grader puts "
@@ -240,10 +275,17 @@ def report(result: Validation) -> str:
     else:
         lines.append(f"NOT READY: {result.notebook} still fails {len(result.problems)} check(s):")
     lines += [f"  - {problem.describe()}" for problem in result.problems]
-    lines.append(
-        "A test can also fail because of an error in a cell above it: fix the first one first."
-    )
-    return "\n".join(lines)
+    if result.first_error:
+        lines.append(
+            "Tests also fail when a cell above them fails; the run's first error is in "
+            f"{result.first_error}"
+        )
+    return "\n".join(_wrap(line) for line in lines)
+
+
+def _wrap(line: str) -> str:
+    indent = "    " if line.startswith("  - ") else "  "
+    return textwrap.fill(line, width=WIDTH, subsequent_indent=indent, break_on_hyphens=False)
 
 
 def main(argv: list[str] | None = None) -> int:
