@@ -15,10 +15,13 @@ Run as root (CI, Docker), the path is also run as a non-root user created with `
 from __future__ import annotations
 
 import copy
+import dataclasses
+import itertools
 import json
 import os
 import pwd
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -31,7 +34,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,11 +55,13 @@ IN_CI = os.environ.get("CI") == "true"
 AS_ROOT = os.geteuid() == 0
 STUDENT = "xnn-student"
 #: The kernel reports where it runs; printed as one JSON line.
-PROBE = (
-    "import json, os, sys\nimport lib\n"
-    "print(json.dumps({'prefix': sys.prefix, 'executable': sys.executable, 'lib': lib.__file__,"
-    " 'pid': os.getpid(), 'cwd': os.getcwd(), 'decoy': os.environ.get('XNN_DECOY_KERNEL')}))"
-)
+PROBE = """
+import json, os, sys
+import lib
+where = {'prefix': sys.prefix, 'executable': sys.executable, 'lib': lib.__file__}
+where.update(pid=os.getpid(), uid=os.getuid(), cwd=os.getcwd())
+print(json.dumps({**where, 'decoy': os.environ.get('XNN_DECOY_KERNEL')}))
+"""
 
 pytestmark = pytest.mark.skipif(not EXERCISES, reason="no exercise in exercises/")
 
@@ -72,6 +77,8 @@ class Account:
     uid: int
     gid: int
     home: Path
+    #: private folders on the way to what the user needs -> the sub-folders it needs there
+    blocked: dict[Path, set[Path]] = field(default_factory=dict, hash=False)
 
     def env(self) -> dict[str, str]:
         data = self.home / "jupyter-data"
@@ -97,9 +104,30 @@ class Account:
         return env
 
     def popen(self, args: list[str], **kwargs) -> subprocess.Popen:
-        if self.uid != os.geteuid():
+        if self.uid != os.geteuid() and not self.blocked:
             kwargs.update(user=self.uid, group=self.gid, extra_groups=[])
+        elif self.uid != os.geteuid():
+            user = [f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups"]
+            script = _open_mounts(self.blocked, self.home.parent / f"mounts-{self.name}")
+            args = ["unshare", "--mount", "sh", "-ec", script, "sh", "setpriv", *user, *args]
         return subprocess.Popen(args, cwd=REPO, env=self.env(), **kwargs)
+
+
+def _open_mounts(blocked: dict[Path, set[Path]], staging: Path) -> str:
+    """Shell lines, run as root in a new mount namespace, that cover each private folder with
+    an open one holding only the sub-folders needed, bind-mounted back; nothing changes
+    outside the namespace, which ends with its processes."""
+    lines = ["mount --make-rprivate /"]
+    for i, (folder, children) in enumerate(sorted(blocked.items())):
+        holds = [(child, staging / f"{i}-{j}") for j, child in enumerate(sorted(children))]
+        for child, hold in holds:
+            lines += [f"mkdir -p {shlex.quote(str(hold))}"]
+            lines += [f"mount --rbind {shlex.quote(str(child))} {shlex.quote(str(hold))}"]
+        lines.append(f"mount -t tmpfs -o mode=755 tmpfs {shlex.quote(str(folder))}")
+        for child, hold in holds:
+            lines += [f"mkdir {shlex.quote(str(child))}"]
+            lines += [f"mount --move {shlex.quote(str(hold))} {shlex.quote(str(child))}"]
+    return "\n".join([*lines, 'exec "$@"'])
 
 
 def _decoy_kernels(account: Account) -> None:
@@ -286,6 +314,7 @@ def check_lab(account: Account, base: Path, validate_button: bool) -> None:
         kernel = lab.api("POST", "/api/sessions", session)["kernel"]
         probe = json.loads(_execute(lab, kernel["id"], PROBE).strip().splitlines()[-1])
         assert probe["decoy"] is None, f"the notebook ran in the decoy kernel {probe['decoy']}"
+        assert probe["uid"] == account.uid, probe
         assert Path(probe["prefix"]).resolve() == VENV.resolve(), probe
         assert Path(probe["executable"]).parent == VENV / "bin", probe
         assert Path(probe["lib"]).resolve().parent == REPO / "lib", probe
@@ -380,29 +409,30 @@ def test_validate_solution_passes(me: Account, base: Path):
 # --- As a non-root user ----------------------------------------------------------------------
 
 
-def _blocked_dirs(uid: int) -> list[Path]:
-    """Folders a user ``uid``, in no group of ours, cannot enter on the way to what the path
-    needs: the repository, the interpreter the .venv links to, the MNIST folder."""
+def _blocked(uid: int) -> dict[Path, set[Path]]:
+    """For what a user ``uid`` (in no group of ours) needs -- the repository, the interpreter
+    the .venv links to, the MNIST folder -- the first folder on the way that it cannot enter,
+    with the sub-folder leading on."""
     needed = [REPO, Path(os.path.realpath(VENV / "bin" / "python"))]
     if os.environ.get("XNN_DATA_DIR"):
         needed.append(Path(os.environ["XNN_DATA_DIR"]).resolve())
-    blocked = set()
+    blocked: dict[Path, set[Path]] = {}
     for path in needed:
-        for folder in path.parents:
+        for folder, child in itertools.pairwise([*reversed(path.parents), path]):
             mode = folder.stat()
             if mode.st_uid != uid and not mode.st_mode & stat.S_IXOTH:
-                blocked.add(folder)
-    return sorted(blocked)
+                blocked.setdefault(folder, set()).add(child)
+                break
+    return blocked
 
 
 @contextmanager
 def student_account(base: Path) -> Iterator[Account]:
-    """A non-root user made with ``useradd``, able to reach the repository; removed after.
+    """A non-root user made with ``useradd``; removed after.
 
-    A clone or a Python under a private folder (e.g. /root, or a 0700 temporary folder) is out
-    of the user's reach: those folders get search permission for others (no listing) while
-    the test runs, as they would need on a machine shared with students, and get their mode
-    back after.
+    A clone or a Python under a private folder (such as /root, or a 0700 temporary folder) is
+    out of the user's reach: its commands run in a mount namespace that opens the way (see
+    :func:`_open_mounts`), as a student's own clone and Python would be open to them.
     """
     useradd = shutil.which("useradd")
     if useradd is None:
@@ -416,15 +446,11 @@ def student_account(base: Path) -> Iterator[Account]:
     except KeyError:
         subprocess.run([useradd, "--no-create-home", "--user-group", STUDENT], check=True)
         created = True
-    entry = pwd.getpwnam(STUDENT)
-    opened = {folder: folder.stat().st_mode for folder in _blocked_dirs(entry.pw_uid)}
     try:
-        for folder, mode in opened.items():
-            folder.chmod(mode | stat.S_IXOTH)
-        yield _new_account(base, STUDENT, entry.pw_uid, entry.pw_gid)
+        entry = pwd.getpwnam(STUDENT)
+        account = _new_account(base, STUDENT, entry.pw_uid, entry.pw_gid)
+        yield dataclasses.replace(account, blocked=_blocked(entry.pw_uid))
     finally:
-        for folder, mode in opened.items():
-            folder.chmod(stat.S_IMODE(mode))
         if created:
             subprocess.run(["userdel", STUDENT], check=False)
 
@@ -439,6 +465,8 @@ def test_lab_and_validate_as_non_root_user(base: Path):
         ).wait()
         if readable != 0:
             reason = f"user {STUDENT} cannot read {REPO} or run {VENV}/bin/python"
+            if student.blocked:
+                reason += f" (private folders opened with unshare --mount: {student.blocked})"
             if IN_CI:
                 pytest.fail(f"{reason}: CI must test a non-root user")
             pytest.skip(reason)
