@@ -9,7 +9,9 @@ Each run gets its own Jupyter folders holding a decoy ``python3`` kernel (in ``J
 and in the user's data folder, preferred over the environment's), standing for whatever other
 kernels a student's machine has: the notebook must still run in the course's ``.venv``.
 
-Run as root (CI, Docker), the path is also run as a non-root user created with ``useradd``.
+Run as root (CI, Docker), the path is also run as a non-root user created with ``useradd``:
+``make lab`` as both, ``make validate`` on the untouched exercise as that user and on the
+solution as root.
 """
 
 from __future__ import annotations
@@ -391,21 +393,6 @@ def check_untouched_fails(account: Account) -> None:
     assert "PASSED" not in done.stdout
 
 
-def test_lab(me: Account, base: Path):
-    check_lab(me, base, validate_button=True)
-
-
-def test_validate_untouched_exercise_fails(me: Account):
-    check_untouched_fails(me)
-
-
-def test_validate_solution_passes(me: Account, base: Path):
-    solved = solved_copy(EXERCISES[0], base / EXERCISES[0].name)
-    done = make_validate(me, solved)
-    assert done.returncode == 0, done.stdout
-    assert f"PASSED: {solved}" in done.stdout, done.stdout
-
-
 # --- As a non-root user ----------------------------------------------------------------------
 
 
@@ -427,8 +414,8 @@ def _blocked(uid: int) -> dict[Path, set[Path]]:
 
 
 @contextmanager
-def student_account(base: Path) -> Iterator[Account]:
-    """A non-root user made with ``useradd``; removed after.
+def student_account(base: Path) -> Iterator[Account | str]:
+    """A non-root user made with ``useradd``, removed after; or why there is none.
 
     A clone or a Python under a private folder (such as /root, or a 0700 temporary folder) is
     out of the user's reach: its commands run in a mount namespace that opens the way (see
@@ -436,10 +423,8 @@ def student_account(base: Path) -> Iterator[Account]:
     """
     useradd = shutil.which("useradd")
     if useradd is None:
-        reason = "useradd is not installed (Debian: passwd package)"
-        if IN_CI:
-            pytest.fail(f"CI runs as root and must test a non-root user, but {reason}")
-        pytest.skip(f"cannot create a non-root user to test: {reason}")
+        yield "useradd is not installed (Debian: passwd package), so no non-root user to test"
+        return
     created = False
     try:
         pwd.getpwnam(STUDENT)
@@ -455,23 +440,56 @@ def student_account(base: Path) -> Iterator[Account]:
             subprocess.run(["userdel", STUDENT], check=False)
 
 
-@pytest.mark.skipif(
-    not AS_ROOT, reason="the tests run as a non-root user: test_lab covers that user"
-)
-def test_lab_and_validate_as_non_root_user(base: Path):
-    with student_account(base) as student:
-        readable = student.popen(
-            ["sh", "-c", f"test -r Makefile && test -x {VENV}/bin/python"],
-        ).wait()
-        if readable != 0:
-            reason = f"user {STUDENT} cannot read {REPO} or run {VENV}/bin/python"
-            if student.blocked:
-                reason += f" (private folders opened with unshare --mount: {student.blocked})"
-            if IN_CI:
-                pytest.fail(f"{reason}: CI must test a non-root user")
-            pytest.skip(reason)
-        check_lab(student, base, validate_button=False)
-        check_untouched_fails(student)
+@pytest.fixture(scope="module")
+def student(base: Path) -> Iterator[Account | str]:
+    """A non-root user to run the path as (the tests run as root), or why there is none."""
+    if not AS_ROOT:
+        yield f"the tests run as a non-root user (uid {os.geteuid()}): test_lab covers that user"
+        return
+    with student_account(base) as account:
+        if isinstance(account, str):
+            yield account
+            return
+        readable = account.popen(["sh", "-c", f"test -r Makefile && test -x {VENV}/bin/python"])
+        if readable.wait() == 0:
+            yield account
+            return
+        reason = f"user {STUDENT} cannot read {REPO} or run {VENV}/bin/python"
+        if account.blocked:
+            reason += f" (private folders opened with unshare --mount: {account.blocked})"
+        yield reason
+
+
+def needs(student: Account | str) -> Account:
+    if isinstance(student, str):
+        if IN_CI and AS_ROOT:
+            pytest.fail(f"CI runs as root and must test a non-root user, but {student}")
+        pytest.skip(student)
+    return student
+
+
+# --- The tests ---------------------------------------------------------------------------------
+
+
+def test_lab(me: Account, base: Path):
+    check_lab(me, base, validate_button=True)
+
+
+def test_lab_as_non_root_user(student: Account | str, base: Path):
+    check_lab(needs(student), base, validate_button=False)
+
+
+def test_validate_untouched_exercise_fails(me: Account, student: Account | str):
+    """As the non-root user where there is one, else as the tests' user: with the next test,
+    which runs as the tests' user (root in CI), ``make validate`` runs as both."""
+    check_untouched_fails(student if isinstance(student, Account) else me)
+
+
+def test_validate_solution_passes(me: Account, base: Path):
+    solved = solved_copy(EXERCISES[0], base / EXERCISES[0].name)
+    done = make_validate(me, solved)
+    assert done.returncode == 0, done.stdout
+    assert f"PASSED: {solved}" in done.stdout, done.stdout
 
 
 # --- Bad input ---------------------------------------------------------------------------------
