@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from jupyter_client.kernelspec import NoSuchKernel
+from nbclient.exceptions import DeadKernelError
 from nbconvert.filters import strip_ansi
 from nbformat import NotebookNode
 from nbgrader.nbgraderformat import SchemaTooNewError, SchemaTooOldError
@@ -54,10 +56,12 @@ class Problem:
 
     task: str  # the heading of the task the cell belongs to
     cell: str  # the cell's nbgrader grade_id
-    kind: str  # "test", "answer" or "locked"
+    kind: str  # "test", "answer", "locked" or "kernel"
     reason: str
 
     def describe(self) -> str:
+        if self.kind == "kernel":
+            return f"the kernel stopped while running the notebook: {self.reason}"
         if self.kind == "answer":
             return f"{self.task}: answer `{self.cell}` is not given yet ({self.reason})"
         if self.kind == "locked":
@@ -168,6 +172,10 @@ def _reason(raw_error: str) -> str:
     return last
 
 
+def _count_tests(nb: NotebookNode) -> int:
+    return sum(1 for c in nb.cells if _info(c).get("grade") and not _info(c).get("solution"))
+
+
 def _cell_for(source: str, nb: NotebookNode, taken: set[str]) -> NotebookNode | None:
     """The notebook's graded or locked cell whose source is ``source`` (nbgrader reports
     cells by their source)."""
@@ -222,6 +230,14 @@ def validate(path: Path) -> Validation:
             results = validator.validate(str(path.resolve()))
     except (SchemaTooOldError, SchemaTooNewError) as error:
         raise GradingError(f"{path}: its nbgrader metadata cannot be read: {error}") from error
+    except NoSuchKernel as error:
+        raise GradingError(
+            f"no {KERNEL!r} kernel in this environment ({sys.prefix}): run `make setup`."
+        ) from error
+    except DeadKernelError as error:
+        # Out of memory, a crash in native code, exit(): the grader scores such a run 0.
+        stopped = Problem(task="the whole notebook", cell="-", kind="kernel", reason=str(error))
+        return Validation(notebook=path, tests=_count_tests(nb), problems=[stopped])
     headings = _tasks(nb)
     tasks = {_grade_id(cell): task for cell, task in zip(nb.cells, headings, strict=True)}
     taken: set[str] = set()
@@ -244,7 +260,7 @@ def validate(path: Path) -> Validation:
     kernel = nb.metadata.get("kernelspec", {}).get("name")
     return Validation(
         notebook=path,
-        tests=sum(1 for cell in nb.cells if _info(cell).get("grade") and cell.cell_type == "code"),
+        tests=_count_tests(nb),
         problems=problems,
         first_error=_first_error(validator.executed, headings, {p.cell for p in problems}),
         other_kernel=kernel if kernel != KERNEL else None,
@@ -261,8 +277,8 @@ def report(result: Validation) -> str:
         )
     if result.ok:
         lines += [
-            f"PASSED: {result.notebook} runs from top to bottom, every visible test passes "
-            "and every answer is given.",
+            f"PASSED: {result.notebook} runs from top to bottom, its {result.tests} visible "
+            "test(s) pass and every answer is given.",
             "The grader also runs hidden tests, and a person reads the written answers.",
         ]
         return "\n".join(_wrap(line) for line in lines)
@@ -295,9 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("notebook", type=Path, help="e.g. exercises/<assignment>/<nb>.ipynb")
     args = parser.parse_args(argv)
-    print(f"validating {args.notebook}: running every cell in a fresh {KERNEL} kernel...")
-    sys.stdout.flush()
     try:
+        read_exercise(args.notebook)
+        print(f"validating {args.notebook}: running every cell in a fresh {KERNEL} kernel...")
+        sys.stdout.flush()
         result = validate(args.notebook)
     except GradingError as error:
         print(f"error: {error}", file=sys.stderr)
