@@ -30,11 +30,12 @@ setup: $(STAMP)
 # book still builds and loads MathJax from its CDN; the build log says so in one line.
 MATHJAX_VERSION := 3.2.2
 MATHJAX := .mathjax/mathjax/.version-$(MATHJAX_VERSION)
+NPM ?= npm
 
 $(MATHJAX):
 	@mkdir -p .cache/npm
-	@if command -v npm >/dev/null 2>&1 \
-	  && npm pack --silent --pack-destination .cache/npm mathjax@$(MATHJAX_VERSION) >/dev/null; \
+	@if command -v $(NPM) >/dev/null 2>&1 \
+	  && $(NPM) pack --silent --pack-destination .cache/npm mathjax@$(MATHJAX_VERSION) >/dev/null; \
 	then \
 	  rm -rf .mathjax && mkdir -p .mathjax/mathjax && \
 	  tar -xzf .cache/npm/mathjax-$(MATHJAX_VERSION).tgz -C .mathjax/mathjax \
