@@ -170,11 +170,14 @@ def sample(generator: Generator, count: int, seed: int = 0, batch_size: int = 50
     return (torch.cat(images) + 1) / 2
 
 
-def real_and_fake(train_split: bool = True, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def real_and_fake(
+    train_split: bool = True, seed: int = 0, count: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Chapter 2's data: images and labels (0 real, 1 fake) of one split.
 
-    By default the real images are :func:`lib.data.natural_patches` and as many fakes come
-    from the course's generator (other latent seeds for the test split). With
+    By default the real images are :func:`lib.data.natural_patches` (``count`` of them, or its
+    default) and as many fakes come from the course's generator (other latent seeds for the
+    test split). With
     ``$XNN_REAL_FAKE_DIR`` set, both come from that folder instead
     (:func:`lib.data.load_real_fake_folder`, e.g. FFHQ faces against StyleGAN's), split 80/20
     with a fixed seed; ``$XNN_REAL_FAKE_PER_CLASS`` (default 2,000) caps the images per class.
@@ -187,7 +190,7 @@ def real_and_fake(train_split: bool = True, seed: int = 0) -> tuple[torch.Tensor
         cut = int(0.8 * len(order))
         chosen = order[:cut] if train_split else order[cut:]
         return images[chosen], labels[chosen]
-    real = data.natural_patches(train=train_split)
+    real = data.natural_patches(train=train_split, count=count)
     fake = sample(trained_generator(), len(real), seed=seed if train_split else seed + 1)
     labels = torch.cat([torch.zeros(len(real)), torch.ones(len(fake))]).long()
     return torch.cat([real, fake]), labels

@@ -76,7 +76,9 @@ def small_course_generator(tmp_path, monkeypatch):
     """The course's generator function on a tiny data set and one epoch, in its own course
     cache."""
     monkeypatch.setenv(train.COURSE_CACHE_DIR_ENV, str(tmp_path / "course"))
-    monkeypatch.setattr(generate.data, "natural_patches", lambda train=True: _patches())
+    monkeypatch.setattr(
+        generate.data, "natural_patches", lambda train=True, count=None: _patches(count or 32)
+    )
     monkeypatch.setattr(generate, "GAN_CONFIG", dataclasses.replace(generate.GAN_CONFIG, epochs=1))
     generate.trained_generator.cache_clear()
     yield tmp_path / "course"
@@ -104,6 +106,8 @@ def test_real_and_fake_pairs_patches_with_generated_images(small_course_generato
     assert images.shape == (64, 3, 32, 32) and labels.tolist() == [0] * 32 + [1] * 32
     test_images, _ = generate.real_and_fake(train_split=False)
     assert not torch.equal(images[32:], test_images[32:])  # other latent vectors
+    fewer, fewer_labels = generate.real_and_fake(train_split=True, count=8)
+    assert fewer.shape == (16, 3, 32, 32) and fewer_labels.sum() == 8
 
 
 def test_real_and_fake_reads_the_instructors_folder(tmp_path, monkeypatch) -> None:
