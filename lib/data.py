@@ -305,6 +305,8 @@ def _photo(name: str) -> torch.Tensor:
 def _crops(photo: torch.Tensor, count: int, size: int, rng: np.random.Generator) -> torch.Tensor:
     """``count`` textured ``size``-square crops at seeded positions, half of them mirrored."""
     height, width = photo.shape[-2:]
+    if count == 0:  # fewer patches than photos and scales
+        return torch.empty(0, photo.shape[0], size, size)
     offsets = torch.arange(size)
     chosen = torch.empty(0, photo.shape[0], size, size)
     for _ in range(20):  # textureless regions are rare: a second draw is seldom needed

@@ -200,6 +200,7 @@ def test_natural_patches_are_the_same_on_every_call_and_change_with_the_seed() -
     again = data.natural_patches(train=False, count=27)
     assert torch.equal(first[1:], again[1:]) and not torch.equal(first[0], again[0])
     assert not torch.equal(again, data.natural_patches(train=False, count=27, seed=1))
+    assert data.natural_patches(train=False, count=5).shape == (5, 3, 32, 32)  # < photos x scales
 
 
 def _png(path: Path, size: tuple[int, int] = (8, 8), seed: int = 0, fmt: str = "PNG") -> None:
