@@ -7,5 +7,8 @@ One module per concept of the lecture:
 - :mod:`lib.models` -- the models the chapters interpret;
 - :mod:`lib.train` -- the loss of eq. 2, the one training loop (steps of one or two
   players), its on-disk model cache and the course models;
-- :mod:`lib.plot` -- one helper per kind of picture.
+- :mod:`lib.plot` -- one helper per kind of picture;
+- :mod:`lib.frequency` -- log-scaled FFT and DCT spectra and their streaming standardisation
+  (chapter 2);
+- :mod:`lib.generate` -- chapter 2's GAN, whose trained generator is a course model.
 """

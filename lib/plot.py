@@ -13,6 +13,8 @@ from matplotlib.ticker import MaxNLocator
 
 #: Diverging colormap for signed quantities: blue below zero, white at zero, red above.
 DIVERGING = "RdBu_r"
+#: Sequential colormap for magnitudes (spectra): dark is small, bright is large.
+SEQUENTIAL = "viridis"
 
 
 def _grid(count: int, columns: int, size: float) -> tuple[Figure, np.ndarray]:
@@ -78,3 +80,18 @@ def plot_curves(
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
+
+
+def show_magnitudes(
+    maps: torch.Tensor, titles: Sequence[str] | None = None, columns: int = 4, size: float = 2.6
+) -> Figure:
+    """Unsigned maps (``[N, 1, H, W]`` or ``[N, H, W]``) on a sequential colormap, e.g. the mean
+    log-spectra of chapter 2: brighter is larger, and each map has its own colour bar."""
+    maps = maps.detach().cpu().float().reshape(len(maps), *maps.shape[-2:])
+    fig, axes = _grid(len(maps), min(columns, len(maps)), size)
+    for i, (ax, image) in enumerate(zip(axes, maps, strict=True)):
+        shown = ax.imshow(image.numpy(), cmap=SEQUENTIAL)
+        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=10)
+    return fig

@@ -45,3 +45,12 @@ def test_curves_are_labelled_and_epochs_are_whole() -> None:
     assert ax.get_xlabel() == "epoch"
     ticks = ax.xaxis.get_major_locator().tick_values(1, 3)
     assert np.allclose(ticks, np.round(ticks))
+
+
+def test_magnitudes_use_a_sequential_map_over_their_own_range() -> None:
+    maps = torch.stack([torch.zeros(4, 4), torch.arange(16.0).reshape(4, 4) - 3])
+    fig = plot.show_magnitudes(maps, titles=["flat", "ramp"], columns=2)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in shown[:2]] == ["flat", "ramp"]
+    image = shown[1].images[0]
+    assert image.get_cmap().name == plot.SEQUENTIAL and image.get_clim() == (-3.0, 12.0)
