@@ -5,6 +5,7 @@ One module per concept of the lecture:
 - :mod:`lib.device` -- where the computation runs (CPU, CUDA, MPS);
 - :mod:`lib.data` -- MNIST, resolved offline-first in tiers;
 - :mod:`lib.models` -- the models the chapters interpret;
-- :mod:`lib.train` -- the loss of eq. 2, the one training loop and its on-disk cache;
+- :mod:`lib.train` -- the loss of eq. 2, the one training loop (steps of one or two
+  players), its on-disk model cache and the course models;
 - :mod:`lib.plot` -- one helper per kind of picture.
 """

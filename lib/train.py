@@ -1,15 +1,30 @@
-"""The loss of eq. 2, the course's one training loop, and its on-disk model cache."""
+"""The loss of eq. 2, the course's one training loop, and its on-disk model cache.
+
+The loop, :func:`fit`, runs *steps*: a step takes one batch, updates the parameters and returns
+the batch's loss. Supervised learning (chapters 1 and 3) uses :func:`supervised_step`; the
+two-player game of a GAN (chapter 2) brings its own step, with one optimiser per player, as d2l
+keeps ``update_D``/``update_G`` beside its trainer. Progress, device and caching are shared.
+
+Two caches keep anything from training twice:
+
+- the **model cache** (``$XNN_CACHE_DIR``) holds the models a chapter or a student trains;
+- the **course cache** (``$XNN_COURSE_CACHE_DIR``) holds the *course models*, the trained
+  networks that chapters, exercises and the grader share (chapter 2's generator, chapter 3's
+  MNIST CNN). They are registered with :func:`course_model`, and ``python -m lib course-models``
+  trains every one of them once; the grader hands each hand-in a read-only copy.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import inspect
 import json
 import marshal
 import os
+import pkgutil
 import random
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,13 +35,23 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from lib import data, models
+from lib import data
 from lib.device import get_device
 
 #: Folder for trained models; defaults to ``.cache/models`` in the repository.
 CACHE_DIR_ENV = "XNN_CACHE_DIR"
+#: Folder for the course models; defaults to the model cache. The grader points it at a
+#: read-only copy, so that no hand-in can replace a course model for the next one.
+COURSE_CACHE_DIR_ENV = "XNN_COURSE_CACHE_DIR"
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: One optimisation step on one batch ``(inputs, targets)``, already on the device: it updates
+#: the parameters and returns the batch's loss, a scalar or one per player (a GAN's D and G).
+Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: Builds the :data:`Step` for a model and a configuration; the step owns its optimisers.
+StepFactory = Callable[[nn.Module, "TrainConfig"], Step]
+#: A training history: the mean loss of each epoch, a float, or a tuple with one per player.
+History = list[float | tuple[float, ...]]
 
 
 def seed_everything(seed: int) -> None:
@@ -60,9 +85,12 @@ class TrainConfig:
 
     epochs: int = 5  # passes over the training set
     batch_size: int = 256  # examples per gradient step
-    lr: float = 0.1  # step size of SGD
-    momentum: float = 0.9  # SGD momentum; 0 gives plain gradient descent
+    lr: float = 0.1  # step size of the optimiser
+    # Decay of the running mean of the gradients: SGD's momentum (0 gives plain gradient
+    # descent), or Adam's beta_1 (DCGAN's recipe for a GAN is Adam with beta_1 = 0.5).
+    momentum: float = 0.9
     seed: int = 0  # seeds initialisation and shuffling
+    optimizer: str = "sgd"  # "sgd" or "adam"
 
     def __post_init__(self) -> None:
         checks = {
@@ -70,13 +98,44 @@ class TrainConfig:
             "batch_size": self.batch_size >= 1,
             "lr": self.lr > 0,
             "momentum": 0 <= self.momentum < 1,
+            "optimizer": self.optimizer in ("sgd", "adam"),
         }
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(
                     f"TrainConfig({name}={getattr(self, name)!r}) is out of range: epochs and "
-                    "batch_size must be at least 1, lr positive, momentum in [0, 1)."
+                    "batch_size must be at least 1, lr positive, momentum in [0, 1), "
+                    "optimizer 'sgd' or 'adam'."
                 )
+
+
+def make_optimizer(
+    parameters: Iterable[nn.Parameter], config: TrainConfig
+) -> torch.optim.Optimizer:
+    """The optimiser ``config`` names: SGD with momentum, or Adam with ``beta_1 = momentum``."""
+    if config.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=config.lr, betas=(config.momentum, 0.999))
+    return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum)
+
+
+def supervised_step(loss_fn: Loss = binary_cross_entropy) -> StepFactory:
+    """The step of supervised learning: one optimiser step on ``loss_fn(model(x), y)``
+    (eq. 2 in chapter 1, the cross-entropy over ten digits in chapter 3)."""
+
+    def make(model: nn.Module, config: TrainConfig) -> Step:
+        optimizer = make_optimizer(model.parameters(), config)
+
+        def step(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            loss = loss_fn(model(inputs), targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return loss.detach()
+
+        return step
+
+    make.loss_fn = loss_fn  # read by the cache key: the loss's code changes the model
+    return make
 
 
 def fit(
@@ -85,15 +144,18 @@ def fit(
     config: TrainConfig = TrainConfig(),
     loss_fn: Loss = binary_cross_entropy,
     device: torch.device | None = None,
-) -> list[float]:
-    """Minimise ``loss_fn`` over ``loader`` with SGD; returns the mean loss of each epoch.
+    step: StepFactory | None = None,
+) -> History:
+    """Train ``model`` on ``loader``; returns the mean loss of each epoch.
 
-    The one training loop of the course (chapter 1 trains eq. 1 under eq. 2 with it).
+    The one training loop of the course: chapter 1 trains eq. 1 under eq. 2 with it (the
+    default step, :func:`supervised_step` of ``loss_fn``), chapter 2 its GAN (a two-player
+    ``step`` whose losses are reported per player).
     """
     device = device or get_device()
     model.to(device).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
-    history = []
+    update = (step or supervised_step(loss_fn))(model, config)
+    history: History = []
     # tqdm's notebook bar ignores TQDM_DISABLE, so honour it here: the book sets it to keep
     # widget outputs (and the scripts they load) out of its static pages.
     quiet = os.environ.get("TQDM_DISABLE", "") not in ("", "0")
@@ -104,15 +166,13 @@ def fit(
         total, count = torch.zeros((), device=device), 0
         for inputs, targets in loader:
             inputs, targets = inputs.to(device), targets.to(device)
-            loss = loss_fn(model(inputs), targets)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.detach() * len(inputs)
+            total = total + update(inputs, targets) * len(inputs)
             count += len(inputs)
             progress.update()
-        history.append(total.item() / count)
-        progress.set_postfix(loss=f"{history[-1]:.4f}")
+        mean = (total / count).tolist()
+        history.append(tuple(mean) if isinstance(mean, list) else mean)
+        shown = mean if isinstance(mean, list) else [mean]
+        progress.set_postfix(loss=" ".join(f"{value:.4f}" for value in shown))
     progress.close()
     return history
 
@@ -139,6 +199,12 @@ def cache_dir() -> Path:
     return Path(__file__).resolve().parent.parent / ".cache" / "models"
 
 
+def course_cache_dir() -> Path:
+    """Where the course models are kept: ``$XNN_COURSE_CACHE_DIR`` or :func:`cache_dir`."""
+    configured = os.environ.get(COURSE_CACHE_DIR_ENV)
+    return Path(configured) if configured else cache_dir()
+
+
 def fingerprint(*tensors: torch.Tensor) -> str:
     """A digest of tensors' contents, so that other data means another cache entry."""
     digest = hashlib.sha256()
@@ -148,27 +214,63 @@ def fingerprint(*tensors: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
-def _code_digest(function: Callable) -> str:
-    """A digest of a function's code, so that editing a loss (even one defined in a
-    notebook, under the same name) retrains."""
+def _code_digest(code: Callable | type) -> str:
+    """A digest of a function's or a class's code, so that editing a loss or a model (even
+    one defined in a notebook, under the same name) retrains."""
     try:
-        code = inspect.getsource(function).encode()
-    except (OSError, TypeError):  # no source file: fall back to the compiled code
-        code = marshal.dumps(function.__code__)
-    return hashlib.sha256(code).hexdigest()
+        text = inspect.getsource(code).encode()
+    except (OSError, TypeError):  # no source file (a notebook class): use the compiled code
+        functions = vars(code).values() if isinstance(code, type) else [code]
+        text = (
+            b"".join(marshal.dumps(f.__code__) for f in functions if hasattr(f, "__code__"))
+            or repr(code).encode()
+        )
+    return hashlib.sha256(text).hexdigest()
 
 
-def _cache_key(model: nn.Module, config: TrainConfig, loss_fn: Loss, data_digest: str) -> str:
-    # The training code itself is part of the key: editing the loop or a model retrains.
-    code = "".join(inspect.getsource(module) for module in (models, data, sys.modules[__name__]))
+def _model_code(model: nn.Module) -> list[str]:
+    """The code that builds ``model``: every class of its modules that torch does not ship.
+
+    Keyed on these alone, a change to one model's class retrains that model and no other.
+    """
+    classes = {type(module) for module in model.modules()}
+    own = sorted(
+        (c for c in classes if not c.__module__.startswith("torch.")),
+        key=lambda c: (c.__module__, c.__qualname__),
+    )
+    return [f"{c.__module__}.{c.__qualname__}:{_code_digest(c)}" for c in own]
+
+
+#: The loop's own code, part of every cache key (taken at import, so that a test replacing
+#: ``fit`` to catch retraining does not change the key).
+_LOOP_CODE = (fit, make_optimizer)
+
+
+def _cache_key(model: nn.Module, config: TrainConfig, step: StepFactory, data_digest: str) -> str:
+    # The code that builds and trains this model: its classes, its step (and loss), the loop.
+    trainer = [step, getattr(step, "loss_fn", None), *_LOOP_CODE]
     parts = {
         "model": repr(model),
+        "model_code": _model_code(model),
         "config": asdict(config),
-        "loss": f"{loss_fn.__module__}.{loss_fn.__qualname__}:{_code_digest(loss_fn)}",
+        "train_code": [
+            f"{f.__module__}.{f.__qualname__}:{_code_digest(f)}" for f in trainer if f is not None
+        ],
         "data": data_digest,
-        "code": hashlib.sha256(code.encode()).hexdigest(),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _save(state: dict, path: Path) -> bool:
+    """Write ``state`` to ``path`` atomically; ``False`` when the folder is read-only."""
+    partial = path.with_suffix(".part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(state, partial)
+        partial.replace(path)  # an interrupted save never leaves a broken cache entry
+    except OSError:
+        return False
+    return True
 
 
 def train_cached(
@@ -178,26 +280,54 @@ def train_cached(
     config: TrainConfig = TrainConfig(),
     loss_fn: Loss = binary_cross_entropy,
     name: str = "model",
-) -> tuple[nn.Module, list[float]]:
+    step: StepFactory | None = None,
+    course: bool = False,
+) -> tuple[nn.Module, History]:
     """Train ``make_model()`` with :func:`fit`, or load it if this exact training ran before.
 
-    The cache key covers the model, ``config``, ``loss_fn`` and its code, the data's contents
-    and the library's training code, so nothing trains twice and nothing stale is reused.
+    The cache key covers the model's architecture and the code of its classes, ``config``,
+    the step and ``loss_fn`` with their code, the training loop's code and the data's
+    contents, so nothing trains twice and nothing stale is reused. ``course=True`` keeps the
+    model in the course cache (:func:`course_cache_dir`) instead of the model cache.
     """
     seed_everything(config.seed)
     model = make_model().to(get_device())
-    key = _cache_key(model, config, loss_fn, fingerprint(inputs, targets))
-    path = cache_dir() / f"{name}-{key}.pt"
+    step = step or supervised_step(loss_fn)
+    key = _cache_key(model, config, step, fingerprint(inputs, targets))
+    folder = course_cache_dir() if course else cache_dir()
+    path = folder / f"{name}-{key}.pt"
+    shown = os.path.relpath(folder)
     if path.is_file():
         saved = torch.load(path, map_location=get_device(), weights_only=True)
         model.load_state_dict(saved["state_dict"])
-        print(f"{name}: loaded the trained model from {os.path.relpath(path.parent)}")
+        print(f"{name}: loaded the trained model from {shown}")
         return model, list(saved["history"])
     loader = data.make_loader(inputs, targets, config.batch_size, seed=config.seed)
-    history = fit(model, loader, config, loss_fn)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".part")
-    torch.save({"state_dict": model.state_dict(), "history": history}, partial)
-    partial.replace(path)  # atomic: an interrupted save never leaves a broken cache entry
-    print(f"{name}: trained for {config.epochs} epochs, cached in {os.path.relpath(path.parent)}")
+    history = fit(model, loader, config, step=step)
+    if _save({"state_dict": model.state_dict(), "history": history}, path):
+        print(f"{name}: trained for {config.epochs} epochs, cached in {shown}")
+    else:
+        print(f"{name}: trained for {config.epochs} epochs; not cached, {shown} is read-only")
     return model, history
+
+
+_COURSE_MODELS: dict[str, Callable[[], nn.Module]] = {}
+
+
+def course_model(function: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
+    """Register ``function``, which returns a trained course model (through
+    :func:`train_cached` with ``course=True``), so that ``python -m lib course-models``
+    trains it ahead of the chapters, the exercises and the grader."""
+    _COURSE_MODELS[f"{function.__module__}.{function.__qualname__}"] = function
+    return function
+
+
+def course_models() -> dict[str, Callable[[], nn.Module]]:
+    """Every registered course model, by qualified name (imports all of ``lib`` first, so
+    that every module's registrations are seen)."""
+    import lib
+
+    for module in pkgutil.iter_modules(lib.__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"lib.{module.name}")
+    return dict(sorted(_COURSE_MODELS.items()))
