@@ -16,7 +16,7 @@ help:
 	@echo "make validate NB=exercises/<assignment>/<notebook>.ipynb"
 	@echo "                run a notebook's visible tests as the grader would, say what fails"
 	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader"
-	@echo "make grade      autograde every submission in submitted/<student>/<assignment>/"
+	@echo "make grade      autograde every submission in submitted/<student>/<assignment>/ (JOBS=N)"
 	@echo "make clean      remove the built book, caches and grading output (keeps .venv)"
 
 $(STAMP): pyproject.toml
@@ -95,8 +95,11 @@ validate: setup
 exercises: setup
 	$(BIN)/python -m grading release
 
+# JOBS hand-ins are graded at once (default: every core); see `python -m grading grade --help`
+# for the per-hand-in limits (time per cell and notebook, memory, CPU time).
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 grade: setup
-	$(BIN)/python -m grading grade
+	$(BIN)/python -m grading grade --jobs $(JOBS)
 
 clean:
 	rm -rf _build .cache autograded feedback gradebook.db grades.csv
