@@ -192,7 +192,9 @@ def new_cell(code: str, base: str = "solution"):
 
     def build(parts: Parts) -> NotebookNode:
         nb = copy.deepcopy(parts.solution if base == "solution" else parts.released)
-        cell = nbformat.v4.new_code_cell(code.format(root=parts.course.root, parts=parts))
+        cell = nbformat.v4.new_code_cell(
+            code.format(root=parts.course.root, parts=parts, course_models=COURSE_MODELS)
+        )
         cell.id = "added-by-student"
         nb.cells.insert(_first_code(nb) + 1, cell)
         return nb
@@ -229,6 +231,14 @@ builtins.AssertionError = type("AssertionError", (Exception,), {{}})
 sys.excepthook = lambda *args: None
 """
 
+#: The course models the grader prepares: the library's course cache, as `python -m lib
+#: course-models` resolves it (the test runs outside the unit tests' isolated model cache).
+COURSE_MODELS = Path(
+    os.environ.get("XNN_COURSE_CACHE_DIR")
+    or os.environ.get("XNN_CACHE_DIR")
+    or REPO / ".cache" / "models"
+)
+
 #: Tries to raise its score in the gradebook, to change the sources and the other students'
 #: hand-ins, and to plant a file among the grader's course models.
 TAMPER = """\
@@ -238,7 +248,7 @@ targets = [
     "{root}/solutions/{parts.assignment}/{parts.name}",
     "{root}/submitted/solved/{parts.assignment}/{parts.name}",
     "{root}/submitted/solved/{parts.assignment}",
-    "{root}/.cache/grading/course-models",
+    "{course_models}",
 ]
 for path in targets:
     try:
@@ -703,6 +713,7 @@ def test_tampering_changed_nothing(graded: Graded):
     assert solutions_hashes(graded.course, Course(REPO)) == graded.solutions_before
     assert not list(graded.course.submitted_dir.rglob("planted.txt"))
     assert not list(graded.course.root.rglob("planted.txt"))
+    assert not list(COURSE_MODELS.rglob("planted.txt"))
     solved_nb = graded.course.submitted_dir / "solved" / CORPUS_ASSIGNMENT
     assert all("tampered" not in p.read_text() for p in solved_nb.glob("*.ipynb"))
 
