@@ -100,6 +100,7 @@ def show_kernels(kernels: torch.Tensor, columns: int = 8, size: float = 0.9) -> 
             ax.imshow((0.5 + 0.5 * kernel / scale).permute(1, 2, 0).numpy())
     if maps.shape[1] == 1:
         fig.colorbar(shown, ax=list(axes), fraction=0.03, pad=0.02)
+    return fig
 
 
 #: Sequential colormap for magnitudes, such as a saliency map's ``|dS/dI|``: dark at zero.
