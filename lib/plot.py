@@ -13,7 +13,8 @@ from matplotlib.ticker import MaxNLocator
 
 #: Diverging colormap for signed quantities: blue below zero, white at zero, red above.
 DIVERGING = "RdBu_r"
-#: Sequential colormap for magnitudes (spectra): dark is small, bright is large.
+#: Sequential colormap for magnitudes (spectra, a saliency map's ``|dS/dI|``): dark is small,
+#: bright is large; perceptually uniform and readable with colour-blindness.
 SEQUENTIAL = "viridis"
 
 
@@ -119,9 +120,6 @@ def show_kernels(kernels: torch.Tensor, columns: int = 8, size: float = 0.9) -> 
         fig.colorbar(shown, ax=list(axes), fraction=0.03, pad=0.02)
     return fig
 
-
-#: Sequential colormap for magnitudes, such as a saliency map's ``|dS/dI|``: dark at zero.
-SEQUENTIAL = "inferno"
 
 Picture = torch.Tensor | np.ndarray
 
