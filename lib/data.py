@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,3 +239,47 @@ def make_loader(
     return DataLoader(
         dataset, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None
     )
+
+
+#: scikit-image's photos that ship inside its package (no download): RGB photos, and a few
+#: grey ones that are repeated over the three channels.
+BUNDLED_PHOTOS = (
+    "astronaut",
+    "camera",
+    "chelsea",
+    "coffee",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "rocket",
+)
+#: The photos the ImageNet sections show: a cat, a cup of coffee, an astronaut, a rocket.
+PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
+
+
+def photos(names: Sequence[str] = PHOTOS, size: int = 224) -> torch.Tensor:
+    """Real photos for the ImageNet chapters, ``[N, 3, size, size]`` float in ``[0, 1]``.
+
+    They come from scikit-image's bundled images, which load offline, and are cropped as
+    torchvision's ImageNet preprocessing crops: the shorter side resized to ``size * 256 / 224``
+    (antialiased), then the centre ``size x size``. Normalising them
+    (:meth:`lib.models.ImageNetModel.normalize`) gives the network's input.
+    """
+    import skimage.data
+    from torchvision.transforms import functional as TF
+
+    unknown = [name for name in names if name not in BUNDLED_PHOTOS]
+    if unknown:
+        raise ValueError(
+            f"photos {unknown} are not among scikit-image's bundled photos; "
+            f"choose from {', '.join(BUNDLED_PHOTOS)}."
+        )
+    crops = []
+    for name in names:
+        pixels = np.asarray(getattr(skimage.data, name)())
+        if pixels.ndim == 2:
+            pixels = np.repeat(pixels[..., None], 3, axis=-1)
+        image = torch.from_numpy(np.ascontiguousarray(pixels[..., :3])).permute(2, 0, 1)
+        image = TF.resize(image, [round(size * 256 / 224)], antialias=True)
+        crops.append(TF.center_crop(image, [size, size]))
+    return torch.stack(crops).float() / 255.0

@@ -175,3 +175,28 @@ def test_loader_covers_every_example_once_in_a_seeded_order() -> None:
 def test_loader_rejects_mismatched_lengths() -> None:
     with pytest.raises(ValueError, match="inputs has 3 rows but targets has 2"):
         data.make_loader(torch.zeros(3, 1), torch.zeros(2))
+
+
+def test_photos_are_bundled_and_cropped_as_torchvision_crops() -> None:
+    import skimage.data
+    from torchvision.models import MobileNet_V2_Weights
+
+    images = data.photos(["chelsea", "camera"])
+    assert images.shape == (2, 3, 224, 224) and images.dtype == torch.float32
+    assert 0 <= images.min() and images.max() <= 1
+    # The same pixels as torchvision's own ImageNet preprocessing, before normalisation.
+    preprocess = MobileNet_V2_Weights.IMAGENET1K_V1.transforms()
+    cat = torch.from_numpy(skimage.data.chelsea()).permute(2, 0, 1)
+    mean = torch.tensor(preprocess.mean).view(3, 1, 1)
+    std = torch.tensor(preprocess.std).view(3, 1, 1)
+    assert torch.allclose(preprocess(cat), (images[0] - mean) / std, atol=1e-5)
+    # A grey photo becomes three equal channels.
+    assert torch.equal(images[1, 0], images[1, 2])
+    # Bundled inside scikit-image: nothing to fetch.
+    folder = Path(skimage.data.__file__).parent
+    assert (folder / "chelsea.png").is_file() and (folder / "rocket.jpg").is_file()
+
+
+def test_photos_reject_names_that_are_not_bundled() -> None:
+    with pytest.raises(ValueError, match="'brain'.*choose from astronaut"):
+        data.photos(["chelsea", "brain"])
