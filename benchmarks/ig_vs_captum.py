@@ -27,25 +27,6 @@ from lib import attribution, data, models  # noqa: E402
 from lib.device import get_device  # noqa: E402
 
 
-def _course_cnn() -> torch.nn.Module:
-    if hasattr(models, "mnist_cnn"):
-        return models.mnist_cnn()
-    # Before chapter 3's course model lands: the same architecture, untrained.
-    print("lib.models.mnist_cnn is missing: timing an untrained CNN of the same shape")
-    torch.manual_seed(0)
-    return torch.nn.Sequential(
-        torch.nn.Conv2d(1, 32, 3),
-        torch.nn.ReLU(),
-        torch.nn.Conv2d(32, 64, 3),
-        torch.nn.ReLU(),
-        torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(),
-        torch.nn.Linear(64 * 12 * 12, 128),
-        torch.nn.ReLU(),
-        torch.nn.Linear(128, 10),
-    )
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -66,14 +47,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=None, help="lib's points per pass")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     args = parser.parse_args(argv)
     try:
         from captum.attr import IntegratedGradients
     except ImportError:
         print("captum is not installed: `make setup` installs it with the dev dependencies")
         return 1
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device) if args.device else get_device()
-    model = _course_cnn().to(device).eval()
+    model = models.mnist_cnn().to(device).eval()  # chapter 3's course model
     images, labels = data.load_mnist(train=False)
     inputs = images[: args.images].to(device)
     targets = labels[: args.images].to(device)

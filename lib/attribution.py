@@ -19,10 +19,10 @@ from tqdm.auto import tqdm
 METHODS = ("riemann_left", "riemann_right", "riemann_middle", "trapezoid", "gauss_legendre")
 #: Rules whose points at ``m`` steps are among those at ``2 m`` (reused by ``steps="auto"``).
 NESTED = ("riemann_left", "riemann_right", "trapezoid")
-#: Activation memory per forward-backward pass on the CPU: 2 cores ran a small MNIST CNN
-#: fastest with 100-200 points per pass (about 30 MB of activations); 5,000 at once was 3x
-#: slower, because the activations no longer stay in the caches.
-CPU_PASS_BYTES = 32 * 2**20
+#: Activation memory per forward-backward pass on the CPU. With 2 threads, chapter 3's MNIST
+#: CNN (150 kB of activations per point) ran 100 images x 50 steps in 0.75 s with 64 points
+#: per pass, 1.7 s with 225 and 2.0 s with all 5,000 at once: small passes stay in the caches.
+CPU_PASS_BYTES = 10 * 2**20
 #: Share of the free GPU memory one pass may fill (the backward pass needs about as much
 #: again as the forward pass keeps).
 CUDA_MEMORY_SHARE = 0.25
@@ -202,7 +202,7 @@ def integrated_gradients(
       first (dropout would make the gradients random).
     - ``return_delta=True`` also returns the completeness error per example,
       ``sum_i IG_i - (F(x) - F(x'))``, which is 0 for an exact integral.
-    - ``steps="auto"`` doubles each example's ``m`` (from 16) until
+    - ``steps="auto"`` doubles each example's ``m`` (from 8) until
       ``|delta| <= tolerance * |F(x) - F(x')|``, up to ``max_steps``, reusing the points
       computed so far for the nested rules (:data:`NESTED`). It also returns the ``m`` each
       example used, ``[N]``: ``(attributions, m)`` or ``(attributions, delta, m)``.
@@ -255,7 +255,7 @@ def _auto(path: _Path, method: str, tolerance: float, max_steps: int):
     used = torch.zeros(len(change), dtype=torch.long)
     delta = torch.zeros_like(change)
     active = torch.arange(len(change), device=change.device)
-    m, first = 16 + (method == "trapezoid"), True
+    m, first = 8 + (method == "trapezoid"), True
     while True:
         alphas, weights = quadrature(method, m)
         if first or method not in NESTED:
