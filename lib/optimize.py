@@ -202,3 +202,44 @@ def maximize_activation(
     x0 = starting_images(start, len(targets), shape, device, seed)
     objective = activation(model, targets, layer)
     return gradient_ascent(objective, x0, steps, ascent_step(step_size, normalize))
+
+
+def l2_penalty(l2: float) -> Objective:
+    """``lambda * ||x||_2^2`` per input: the regulariser of eq. 4 (chapter 4), the *squared*
+    Euclidean norm as Simonyan et al. (2013) write it, not the norm itself."""
+    if not l2 >= 0:
+        raise ValueError(f"l2={l2!r} must be a non-negative number (lambda of eq. 4).")
+
+    def penalty(x: torch.Tensor) -> torch.Tensor:
+        return l2 * x.pow(2).flatten(start_dim=1).sum(dim=1)
+
+    return penalty
+
+
+def class_model_visualization(
+    model: nn.Module,
+    targets: Sequence[int],
+    shape: Sequence[int],
+    l2: float = 0.1,
+    steps: int = 100,
+    lr: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class models after Simonyan, Vedaldi and Zisserman (2013), section 2 (chapter 4, eq. 4):
+
+        I* = argmax_I  S_c(I) - lambda ||I||_2^2
+
+    with ``S_c`` the unnormalised score (logit) of class ``c`` and ``lambda = l2``. Gradient
+    ascent from the zero image with step size ``lr`` and no normalisation, on
+    :func:`gradient_ascent`, the core of chapter 3's :func:`maximize_activation`. ``targets``
+    holds one class per image, all optimised in one batch; ``shape`` is one input's shape,
+    e.g. ``(1, 28, 28)``. The zero image is the model's zero input: for a network fed
+    mean-subtracted images, as in the paper, it is the mean image.
+
+    Returns the images ``[N, *shape]`` on the model's device and the history of their class
+    scores ``S_c`` ``[steps + 1, N]`` (row 0: the zero image; the penalty is not included).
+    """
+    device = next(model.parameters()).device
+    targets = [targets] if isinstance(targets, int) else list(targets)
+    start = torch.zeros(len(targets), *shape, device=device)
+    update = ascent_step(lr, normalize=False)
+    return gradient_ascent(activation(model, targets), start, steps, update, l2_penalty(l2))

@@ -135,3 +135,68 @@ def test_works_under_no_grad_and_leaves_the_weights_alone() -> None:
         )
     assert history[-1, 0] > history[0, 0]
     assert torch.equal(model.hidden.weight, before) and model.hidden.weight.grad is None
+
+
+# --- Class model visualisation (chapter 4, eq. 4) -------------------------------------------
+
+
+def _linear_scores(shape: tuple[int, ...], classes: int, device: torch.device):
+    from lib.models import LinearClassifier
+
+    torch.manual_seed(3)
+    return LinearClassifier(input_shape=shape, outputs=classes).to(device).eval()
+
+
+def test_l2_penalty_is_the_squared_norm() -> None:
+    x = torch.tensor([[3.0, 4.0], [1.0, 0.0]])
+    assert optimize.l2_penalty(0.5)(x).tolist() == [12.5, 0.5]  # 0.5 * 25, not 0.5 * 5
+    with pytest.raises(ValueError, match="l2=-1"):
+        optimize.l2_penalty(-1)
+
+
+def test_class_models_of_a_linear_model_follow_eq_4_exactly(device) -> None:
+    # S_c(I) = a_c . I + b_c: the ascent I <- I + lr (a_c - 2 lambda I) from zero gives
+    # I_k = (1 - (1 - 2 lambda lr)^k) a_c / (2 lambda); eq. 4's maximum is a_c / (2 lambda).
+    model, targets, l2, lr, steps = _linear_scores((2, 3, 3), 4, device), [2, 0, 2], 0.25, 0.5, 6
+    images, history = optimize.class_model_visualization(
+        model, targets, (2, 3, 3), l2=l2, steps=steps, lr=lr
+    )
+    weights = model.weight_images()[targets]
+    expected = (1 - (1 - 2 * l2 * lr) ** steps) * weights / (2 * l2)
+    assert images.shape == (3, 2, 3, 3) and images.device.type == device.type
+    assert torch.allclose(images, expected, atol=1e-6)
+    # The history is the score S_c alone, from the zero image (the bias) on.
+    bias = model.linear.bias.detach()[targets].cpu()
+    assert history.shape == (steps + 1, 3) and torch.allclose(history[0], bias)
+    final = (weights * images).flatten(1).sum(1).cpu() + bias
+    assert torch.allclose(history[-1], final, atol=1e-5)
+    assert (history.diff(dim=0) > 0).all()
+
+
+def test_one_step_of_size_one_over_two_lambda_reaches_the_maximum() -> None:
+    model = _linear_scores((1, 4, 4), 3, torch.device("cpu"))
+    images, _ = optimize.class_model_visualization(model, [1], (1, 4, 4), l2=2.0, steps=1, lr=0.25)
+    assert torch.allclose(images[0], model.weight_images()[1] / 4.0)
+
+
+def test_raising_lambda_lowers_the_norm() -> None:
+    model = _Probe()
+    norms = [
+        optimize.class_model_visualization(model, [0, 1, 2], (1, 4, 4), l2=l2, steps=200, lr=0.05)[
+            0
+        ]
+        .flatten(1)
+        .norm(dim=1)
+        for l2 in (0.05, 0.5, 5.0)
+    ]
+    assert (norms[0] > norms[1]).all() and (norms[1] > norms[2]).all()
+
+
+def test_class_models_leave_the_model_alone(device) -> None:
+    model = _Probe().to(device)
+    before = [p.detach().clone() for p in model.parameters()]
+    with torch.no_grad():
+        images, history = optimize.class_model_visualization(model, range(3), (16,), steps=5)
+    assert images.shape == (3, 16) and (history[-1] > history[0]).all()
+    for old, new in zip(before, model.parameters(), strict=True):
+        assert new.grad is None and torch.equal(old, new.detach())

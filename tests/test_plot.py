@@ -58,3 +58,64 @@ def test_kernels_share_one_diverging_scale_or_show_as_colour() -> None:
     assert all(a.shape == (11, 11, 3) and 0 <= a.min() and a.max() <= 1 for a in arrays)
     with pytest.raises(ValueError, match="expected 1 or 3 channels"):
         plot.show_kernels(torch.zeros(2, 2, 3, 3))
+
+
+@pytest.mark.parametrize("layout", ["HW", "1HW", "HW1", "3HW", "HW3"])
+def test_attributions_accept_every_picture_layout(layout: str) -> None:
+    grey = torch.arange(20.0).reshape(5, 4) - 12  # signed values, min -12, max 7
+    maps = {
+        "HW": grey,
+        "1HW": grey[None],
+        "HW1": grey[..., None],
+        "3HW": torch.stack([grey, -2 * grey, grey / 2]),
+        "HW3": torch.stack([grey, -2 * grey, grey / 2], dim=-1),
+    }[layout]
+    fig = plot.show_attributions([maps, maps], images=[maps.clamp(0, 1)] * 2, titles=["a", "b"])
+    panels = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in panels] == ["a", "b"]
+    image, attribution = panels[0].images  # the image underneath, the map on top
+    expected = grey.abs() * (2 if layout[0] == "3" or layout[-1] == "3" else 1)
+    assert np.allclose(attribution.get_array(), expected.numpy())  # max |.| over channels
+    assert attribution.get_clim() == (0.0, expected.max().item())
+    assert attribution.get_cmap().name == plot.SEQUENTIAL
+    assert image.get_array().shape[:2] == (5, 4)
+
+
+def test_signed_attributions_sum_channels_on_a_diverging_map() -> None:
+    maps = torch.tensor([[[1.0, -4.0]], [[2.0, 1.0]], [[0.0, -1.0]]])  # (3, H=1, W=2)
+    fig = plot.show_attributions(maps[None], signed=True)
+    attribution = fig.axes[0].images[0]
+    assert np.allclose(attribution.get_array(), [[3.0, -4.0]])  # the sum keeps the total
+    assert attribution.get_clim() == (-4.0, 4.0)
+    assert attribution.get_cmap().name == plot.DIVERGING
+
+
+def test_a_tensor_is_a_batch_and_a_matrix_is_one_map() -> None:
+    assert len([ax for ax in plot.show_attributions(torch.rand(5, 6, 6)).axes if ax.images]) == 5
+    assert len([ax for ax in plot.show_attributions(np.ones((6, 6))).axes if ax.images]) == 1
+
+
+def test_overlay_opacity_follows_the_magnitude() -> None:
+    saliency = torch.tensor([[0.0, 1.0], [2.0, 4.0]])
+    fig = plot.show_attributions(saliency, images=torch.ones(1, 1, 2, 2), alpha=0.8)
+    opacity = fig.axes[0].images[1].get_alpha()
+    assert np.allclose(opacity, [[0.0, 0.2], [0.4, 0.8]])
+
+
+def test_percentile_clips_the_colour_scale() -> None:
+    saliency = torch.cat([torch.ones(99), torch.tensor([100.0])]).reshape(10, 10)
+    fig = plot.show_attributions(saliency, percentile=90)
+    assert fig.axes[0].images[0].get_clim() == (0.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({"maps": torch.rand(2, 2, 5, 5)}, r"maps\[0\] has shape \(2, 5, 5\)"),
+        ({"maps": torch.rand(2, 5, 5), "images": torch.rand(3, 5, 5)}, "3 pictures for 2"),
+        ({"maps": torch.rand(5, 5), "percentile": 0}, "percentile=0"),
+    ],
+)
+def test_attributions_name_bad_arguments(kwargs: dict, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        plot.show_attributions(**kwargs)
