@@ -259,6 +259,7 @@ TRAIN_PHOTOS = (
     "retina",
     "flower",
 )
+#: The held-out photos of the test split: scenes the detector never saw in training.
 TEST_PHOTOS = ("chelsea", "china", "rocket")
 #: Downscaling factors of the crops: one pixel of a patch covers 1, 2 or 4 photo pixels.
 PATCH_SCALES = (1, 2, 4)
