@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup book test lint lab exercises grade clean
+.PHONY: help setup book test lint lab exercises grade train-slurm clean
 
 help:
 	@echo "make book       build the HTML book into _build/html (executes every chapter)"
@@ -15,6 +15,7 @@ help:
 	@echo "make lab        open the exercises in JupyterLab"
 	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader"
 	@echo "make grade      autograde every submission in submitted/<student>/<assignment>/"
+	@echo "make train-slurm  train the course models as a Slurm job (slurm/config.toml)"
 	@echo "make clean      remove the built book, caches and grading output (keeps .venv)"
 
 $(STAMP): pyproject.toml
@@ -47,6 +48,10 @@ exercises: setup
 
 grade: setup
 	$(BIN)/python -m grading grade
+
+# Slurm jobs; partition, account and resources are set in slurm/config.toml.
+train-slurm: setup
+	$(BIN)/python -m grading.slurm train
 
 clean:
 	rm -rf _build .cache autograded feedback gradebook.db grades.csv
