@@ -14,7 +14,7 @@ help:
 	@echo "make test       lint, unit tests, notebooks (nbval), exercises, grading, book build"
 	@echo "make lab        open the exercises in JupyterLab"
 	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader"
-	@echo "make grade      autograde every submission in submitted/<student>/<assignment>/"
+	@echo "make grade      autograde every submission in submitted/<student>/<assignment>/ (JOBS=N)"
 	@echo "make train-slurm  train the course models as a Slurm job (slurm/config.toml)"
 	@echo "make clean      remove the built book, caches and grading output (keeps .venv)"
 
@@ -46,8 +46,11 @@ lab: setup
 exercises: setup
 	$(BIN)/python -m grading release
 
+# JOBS hand-ins are graded at once (default: every core); see `python -m grading grade --help`
+# for the per-hand-in limits (time per cell and notebook, memory, CPU time).
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 grade: setup
-	$(BIN)/python -m grading grade
+	$(BIN)/python -m grading grade --jobs $(JOBS)
 
 # Slurm jobs; partition, account and resources are set in slurm/config.toml.
 train-slurm: setup

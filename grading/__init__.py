@@ -2,17 +2,23 @@
 
 - :mod:`grading.course` -- the course folder and its ``nbgrader_config.py``;
 - :mod:`grading.release` -- generate the student versions (``solutions/`` -> ``exercises/``);
-- :mod:`grading.autograde` -- find the hand-ins in ``submitted/`` and autograde them;
+- :mod:`grading.autograde` -- find the hand-ins in ``submitted/``, check them and grade them in
+  parallel child processes (:mod:`grading.worker`), each kernel in the sandbox of
+  :mod:`grading.sandbox` (limits, unprivileged user); only this parent writes the gradebook;
 - :mod:`grading.report` -- read the scores back, print them, write ``grades.csv``;
-- :mod:`grading.preprocessors` -- a fix to nbgrader's autograding, named in the config.
+- :mod:`grading.feedback` -- HTML and plain-text feedback per student, without hidden tests;
+- :mod:`grading.preprocessors` -- nbgrader preprocessors: a fix to its cell restoring, the
+  limited execution and the feedback's hiding of hidden tests.
 
 From the command line: ``python -m grading release`` and ``python -m grading grade``.
 """
 
-from .autograde import AutogradeResult, Submission, autograde, find_submissions
+from .autograde import AutogradeResult, Submission, autograde, check_notebook, find_submissions
 from .course import Course, GradingError
+from .feedback import write_feedback
 from .release import register, release, release_all, stale_releases
 from .report import CellGrade, GradeRow, collect_grades, format_table, write_csv
+from .sandbox import Limits
 
 __all__ = [
     "AutogradeResult",
@@ -20,8 +26,10 @@ __all__ = [
     "Course",
     "GradeRow",
     "GradingError",
+    "Limits",
     "Submission",
     "autograde",
+    "check_notebook",
     "collect_grades",
     "find_submissions",
     "format_table",
@@ -30,4 +38,5 @@ __all__ = [
     "release_all",
     "stale_releases",
     "write_csv",
+    "write_feedback",
 ]

@@ -6,7 +6,9 @@
   ``grades.csv`` (``make grade``);
 - ``report`` prints the table and writes ``grades.csv`` from the gradebook, without grading.
 
-Exit status: 0 on success, 1 if a hand-in could not be graded, 2 for bad input.
+Exit status: 0 when every hand-in got a recorded score (including 0 for a hand-in whose kernel
+died, that hit a limit or whose notebook is broken: the reasons are in the table and the CSV);
+1 if the grader itself failed (a score may be missing or untrustworthy); 2 for bad input.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from sqlalchemy.exc import SAWarning
 
 from .autograde import autograde
 from .course import LOG, Course, GradingError
+from .feedback import write_feedback
 from .release import release, release_all, stale_releases
 from .report import collect_grades, format_table, write_csv
+from .sandbox import Limits
 
 #: The repository root, the default course root.
 REPO = Path(__file__).resolve().parent.parent
@@ -58,7 +62,47 @@ def _parser() -> argparse.ArgumentParser:
             default=None,
             help="where to write the scores (default: <root>/grades.csv)",
         )
+        if name == "grade":
+            _limit_options(step)
     return parser
+
+
+def _limit_options(step: argparse.ArgumentParser) -> None:
+    default = Limits()
+    step.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        help="hand-ins graded at once (default: the number of cores)",
+    )
+    step.add_argument(
+        "--cell-timeout",
+        type=float,
+        default=None,
+        help="wall-clock seconds per cell (default: Execute.timeout of nbgrader_config.py)",
+    )
+    step.add_argument(
+        "--notebook-timeout",
+        type=float,
+        default=default.notebook_timeout,
+        help="wall-clock seconds per notebook (default: %(default)g)",
+    )
+    step.add_argument(
+        "--memory",
+        type=int,
+        default=default.memory_mb,
+        help="memory (address space) of a hand-in's kernel in MiB (default: %(default)s)",
+    )
+    step.add_argument(
+        "--cpu-time",
+        type=int,
+        default=default.cpu_seconds,
+        help="CPU seconds of a hand-in's kernel (default: %(default)s)",
+    )
+    step.add_argument(
+        "--no-progress", action="store_true", help="no progress bar over the hand-ins"
+    )
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -76,6 +120,22 @@ def _setup_logging(verbose: bool) -> None:
         # nbgrader's gradebook triggers SQLAlchemy's autoflush warnings on every hand-in; they
         # say nothing about the hand-in and would bury the score table.
         warnings.filterwarnings("ignore", category=SAWarning, module="nbgrader")
+
+
+def _limits(course: Course, args: argparse.Namespace) -> Limits:
+    cell = args.cell_timeout
+    if cell is None:
+        cell = float(course.config().Execute.get("timeout", Limits.cell_timeout))
+    for name in ("cell_timeout", "notebook_timeout", "memory", "cpu_time"):
+        value = cell if name == "cell_timeout" else getattr(args, name)
+        if value <= 0:
+            raise GradingError(f"--{name.replace('_', '-')} must be positive, not {value}.")
+    return Limits(
+        cell_timeout=cell,
+        notebook_timeout=args.notebook_timeout,
+        memory_mb=args.memory,
+        cpu_seconds=args.cpu_time,
+    )
 
 
 def _report(course: Course, csv_path: Path | None) -> None:
@@ -102,7 +162,22 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"warning: {stale} has no source in {course.source_dir}; remove it?")
             return 0
         if args.step == "grade":
-            result = autograde(course)
+            if args.jobs is not None and args.jobs < 1:
+                raise GradingError(f"--jobs must be at least 1, not {args.jobs}.")
+            limits = _limits(course, args)
+            print(f"limits per hand-in: {limits.describe()}", file=sys.stderr)
+            result = autograde(
+                course,
+                jobs=args.jobs,
+                limits=limits,
+                progress=not args.no_progress,
+                verbose=args.verbose,
+            )
+            try:
+                written = write_feedback(course, [(s.student, s.assignment) for s in result.graded])
+                print(f"feedback for {written} hand-ins in {course.feedback_dir}", file=sys.stderr)
+            except GradingError as error:  # the scores are recorded; only feedback is missing
+                result.failures.append(str(error))
             _report(course, args.csv)
             for failure in result.failures:
                 print(f"\nerror: {failure}", file=sys.stderr)

@@ -84,6 +84,10 @@ class Course:
     def autograded_dir(self) -> Path:
         return self.step_dir("autograded_directory")
 
+    @property
+    def feedback_dir(self) -> Path:
+        return self.step_dir("feedback_directory")
+
     def source_assignments(self) -> list[str]:
         """Names of the assignments in the source folder: its sub-folders holding a notebook."""
         if not self.source_dir.is_dir():

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
+import time
+from pathlib import Path
 
+from nbclient.exceptions import DeadKernelError
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
-from nbgrader.preprocessors import OverwriteCells
+from nbgrader.preprocessors import ClearHiddenTests, Execute, OverwriteCells
+from nbgrader.utils import is_grade, is_solution
+from traitlets import Float, Integer, Unicode
 
 
 def _index_of(nb: NotebookNode, grade_id: str) -> int | None:
@@ -57,3 +63,202 @@ class OverwriteCellsInOrder(OverwriteCells):
             after = next((index for index in earlier if index is not None), -1)
             nb.cells.insert(after + 1, cell)
         return nb, resources
+
+
+# --- Running a hand-in within limits ---------------------------------------------------------
+
+#: ``ename`` of the error output put into the cell where a hand-in hit a limit or its kernel
+#: died, and into every test cell that did not run because of it.
+LIMIT_ERROR = "GradingLimit"
+NOT_RUN_ERROR = "NotRun"
+
+
+class LimitHit(Exception):
+    """A limit stopped the notebook; ``reason`` says which, in words."""
+
+    def __init__(self, reason: str, limit: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.limit = limit
+
+
+def _error(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[])
+
+
+def describe_cell(nb: NotebookNode, index: int) -> str:
+    """``cell 3 (bce-tests)``: the position counted from 1, and the grade id where there is one."""
+    if index < 0:
+        return "kernel start-up"
+    grade_id = nb.cells[index].metadata.get("nbgrader", {}).get("grade_id")
+    return f"cell {index + 1}" + (f" ({grade_id})" if grade_id else "")
+
+
+class LimitedExecute(Execute):
+    """nbgrader's :class:`~nbgrader.preprocessors.Execute` with the limits of one hand-in.
+
+    Each cell gets at most ``timeout`` seconds and the whole notebook ``notebook_timeout``. The
+    first limit hit stops the notebook: a cell timeout, the notebook timeout, a ``MemoryError``
+    (the kernel's address-space limit) or the kernel dying (``os._exit``, a segfault, the
+    CPU-time limit ...). The cell where it happened gets an error output saying so, and every
+    test cell after it an error output saying it did not run, so that nbgrader's
+    :class:`~nbgrader.preprocessors.SaveAutoGrades` scores them 0 instead of leaving them for
+    manual grading. ``resources["limit"]`` records what happened for the grader.
+    """
+
+    notebook_timeout = Float(1800.0, help="Wall-clock seconds the whole notebook may run.").tag(
+        config=True
+    )
+    memory_mb = Integer(0, help="The kernel's memory limit, for messages only.").tag(config=True)
+    status_file = Unicode("", help="Where the sandbox launcher writes how the kernel ended.").tag(
+        config=True
+    )
+    cpu_seconds = Integer(0, help="The kernel's CPU-time limit, for messages only.").tag(
+        config=True
+    )
+    report_dir = Unicode(
+        "", help="Folder for one JSON report per notebook: the limit hit, if any."
+    ).tag(config=True)
+
+    def _get_timeout(self, cell: NotebookNode | None) -> int | None:
+        left = self._deadline - time.monotonic()
+        self._notebook_bound = left < (self.timeout or float("inf"))
+        return max(1, int(min(self.timeout or float("inf"), left)))
+
+    def preprocess_cell(self, cell, resources, index):
+        self._index = index
+        if cell.cell_type == "code" and time.monotonic() >= self._deadline:
+            raise LimitHit(
+                f"the notebook time limit ({self.notebook_timeout:g} s) was reached before "
+                f"{describe_cell(self.nb, index)}",
+                "notebook time",
+            )
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        for output in cell.get("outputs", []):
+            if output.output_type != "error":
+                continue
+            if output.ename == "CellTimeoutError":
+                if self._notebook_bound:
+                    what = f"the notebook time limit ({self.notebook_timeout:g} s)"
+                    limit = "notebook time"
+                else:
+                    what = f"the cell time limit ({self.timeout:g} s)"
+                    limit = "cell time"
+                raise LimitHit(f"{what} was reached in {describe_cell(self.nb, index)}", limit)
+            if output.ename == "MemoryError":
+                raise LimitHit(
+                    f"the memory limit ({self.memory_mb} MiB) was hit in "
+                    f"{describe_cell(self.nb, index)}",
+                    "memory",
+                )
+        return cell, resources
+
+    def _kernel_end(self) -> str:
+        from .sandbox import Limits, describe_end  # the launcher's view of how the kernel ended
+
+        path = Path(self.status_file) if self.status_file else None
+        for _ in range(50):  # the launcher writes it once the kernel has been reaped
+            if path is not None and path.is_file():
+                limits = Limits(memory_mb=self.memory_mb, cpu_seconds=self.cpu_seconds)
+                return describe_end(json.loads(path.read_text(encoding="utf-8")), limits)
+            time.sleep(0.1)
+        return "the kernel died"
+
+    def preprocess(self, nb, resources=None, km=None):
+        nb, resources, report = self._run(nb, resources, km)
+        if self.report_dir:
+            name = resources.get("nbgrader", {}).get("notebook", "notebook")
+            path = Path(self.report_dir) / f"{name}.json"
+            path.write_text(json.dumps(report), encoding="utf-8")
+        return nb, resources
+
+    def _run(self, nb, resources, km):
+        self._deadline = time.monotonic() + self.notebook_timeout
+        self._index = -1
+        self._notebook_bound = False
+        try:
+            nb, resources = super().preprocess(nb, resources, km)
+            return nb, resources, {"limit": None, "reason": None, "cell": None}
+        except LimitHit as hit:
+            reason, limit = hit.reason, hit.limit
+        except DeadKernelError:
+            if self._index < 0:
+                raise  # no code of the hand-in ran yet: the grader's own problem
+            reason = f"{self._kernel_end()} in {describe_cell(nb, self._index)}"
+            limit = "kernel died"
+        except RuntimeError as error:  # nbclient: "Kernel died before replying to kernel_info"
+            if self._index < 0 or "died" not in str(error):
+                raise  # no code of the hand-in ran yet: the grader's own problem
+            reason = f"{self._kernel_end()} in {describe_cell(nb, self._index)}"
+            limit = "kernel died"
+        self.log.warning("Stopped: %s", reason)
+        _mark_not_run(nb, self._index, reason)
+        resources = resources if resources is not None else {}
+        return nb, resources, {"limit": limit, "reason": reason, "cell": self._index}
+
+
+def _mark_not_run(nb: NotebookNode, stopped_at: int, reason: str) -> None:
+    """Error outputs for the cell where the notebook stopped and the tests that did not run."""
+    for index, cell in enumerate(nb.cells):
+        if index < stopped_at or cell.cell_type != "code":
+            continue
+        if index == stopped_at:
+            cell.outputs.append(_error(LIMIT_ERROR, reason))
+        elif is_grade(cell) and not is_solution(cell):
+            cell.outputs = [_error(NOT_RUN_ERROR, f"not run: {reason}")]
+
+
+# --- Feedback without the hidden tests -------------------------------------------------------
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: Lines shorter than this (``)``, ``else:``) say nothing about a hidden test.
+_MIN_SECRET = 10
+WITHHELD = "[output withheld: it quotes the grader's hidden tests]"
+
+
+class HideHiddenTests(ClearHiddenTests):
+    """nbgrader's :class:`~nbgrader.preprocessors.ClearHiddenTests` for feedback: cuts the hidden
+    test regions out of the cells, and also withholds every output that quotes them (a failing
+    hidden assert's traceback, or a hand-in that printed them)."""
+
+    def preprocess(self, nb, resources):
+        visible: set[str] = set()
+        hidden: set[str] = set()
+        for cell in nb.cells:
+            inside = False
+            for line in cell.source.split("\n"):
+                if self.begin_test_delimeter in line:
+                    inside = True
+                elif self.end_test_delimeter in line:
+                    inside = False
+                else:
+                    (hidden if inside else visible).add(line.strip())
+        self._secrets = {line for line in hidden - visible if len(line) >= _MIN_SECRET}
+        return super().preprocess(nb, resources)
+
+    def _quotes_secret(self, text: str) -> bool:
+        text = _ANSI.sub("", text)
+        if any(secret in text for secret in self._secrets):
+            return True
+        for line in text.split("\n"):
+            line = line.strip()
+            if len(line) >= _MIN_SECRET and any(line in secret for secret in self._secrets):
+                return True
+        return False
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        cell, resources = super().preprocess_cell(cell, resources, cell_index)
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                text = "\n".join([output.get("evalue", ""), *output.get("traceback", [])])
+                if self._quotes_secret(text):
+                    output.evalue = "a hidden test failed (its code is not shown)"
+                    output.traceback = [f"{output.ename}: {output.evalue}"]
+            elif output.output_type == "stream":
+                if self._quotes_secret(output.text):
+                    output.text = WITHHELD + "\n"
+            elif "data" in output:
+                texts = [v if isinstance(v, str) else json.dumps(v) for v in output.data.values()]
+                if any(self._quotes_secret(text) for text in texts):
+                    output.data = {"text/plain": WITHHELD}
+        return cell, resources

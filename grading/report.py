@@ -12,6 +12,7 @@ A score row is one student's hand-in of one assignment. Its cells are split the 
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,8 @@ class GradeRow:
     score: float  # autograded plus manually given points so far
     max_score: float
     cells: tuple[CellGrade, ...]
+    #: why points were lost to a limit, a dead kernel or a broken notebook, per notebook
+    reasons: tuple[str, ...] = ()
 
     @property
     def auto_score(self) -> float:
@@ -67,7 +70,17 @@ class GradeRow:
         raise KeyError(f"{self.student}/{self.assignment} has no graded cell {grade_id!r}")
 
 
-def _row(submission: SubmittedAssignment) -> GradeRow:
+def _reasons(course: Course, student: str, assignment: str) -> tuple[str, ...]:
+    from .autograde import NOTES_FILE  # written by the grading parent beside the notebooks
+
+    path = course.autograded_dir / student / assignment / NOTES_FILE
+    if not path.is_file():
+        return ()
+    notes = json.loads(path.read_text(encoding="utf-8"))
+    return tuple(f"{notebook}: {reason}" for notebook, reason in sorted(notes.items()))
+
+
+def _row(course: Course, submission: SubmittedAssignment) -> GradeRow:
     cells = []
     for notebook in sorted(submission.notebooks, key=lambda nb: nb.name):
         solution_ids = {cell.name for cell in notebook.notebook.solution_cells}
@@ -89,6 +102,7 @@ def _row(submission: SubmittedAssignment) -> GradeRow:
         score=float(submission.score),
         max_score=float(submission.max_score),
         cells=tuple(cells),
+        reasons=_reasons(course, submission.student.id, submission.assignment.name),
     )
 
 
@@ -105,7 +119,7 @@ def collect_grades(course: Course) -> list[GradeRow]:
             )
     with Gradebook(db_url, coursedir.course_id) as gradebook:
         rows = [
-            _row(submission)
+            _row(course, submission)
             for assignment in gradebook.assignments
             for submission in assignment.submissions
         ]
@@ -118,7 +132,7 @@ def _points(value: float) -> str:
 
 def format_table(rows: list[GradeRow]) -> str:
     """A plain-text table: one line per student and assignment."""
-    header = ("student", "assignment", "autograded", "total", "needs manual grading")
+    header = ("student", "assignment", "autograded", "total", "needs manual grading", "reason")
     lines = [
         (
             row.student,
@@ -126,6 +140,7 @@ def format_table(rows: list[GradeRow]) -> str:
             f"{_points(row.auto_score)} / {_points(row.auto_max_score)}",
             f"{_points(row.score)} / {_points(row.max_score)}",
             ", ".join(row.needs_manual_grade) or "-",
+            "; ".join(row.reasons) or "-",
         )
         for row in rows
     ]
@@ -147,11 +162,14 @@ CSV_COLUMNS = (
     "auto_score",
     "auto_max_score",
     "needs_manual_grade",
+    "reason",
 )
 
 
 def write_csv(rows: list[GradeRow], path: Path) -> Path:
-    """Write ``rows`` to ``path``; cells needing manual grading are joined with ``;``."""
+    """Write ``rows`` to ``path``: one line per student and assignment (task). Cells needing
+    manual grading are joined with ``;``; ``reason`` says why points were lost to a limit, a
+    dead kernel or a broken notebook."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
@@ -165,6 +183,7 @@ def write_csv(rows: list[GradeRow], path: Path) -> Path:
                     _points(row.auto_score),
                     _points(row.auto_max_score),
                     ";".join(row.needs_manual_grade),
+                    "; ".join(row.reasons),
                 )
             )
     return path

@@ -1,0 +1,334 @@
+"""The sandbox a hand-in's code runs in: resource limits, an unprivileged user, a kernel launcher.
+
+A hand-in's notebook runs in a Jupyter kernel started through this module
+(``python -m grading.sandbox SPEC -- <kernel command>``, named in the kernel spec that
+:mod:`grading.worker` writes). The launcher stays as the kernel's parent: it starts the kernel
+with the memory and CPU-time limits of :class:`Limits`, as the sandbox user when the grader is
+root, in the hand-in's own working folder; when the kernel ends it writes how it ended (exit
+status or signal, CPU time) to a status file the kernel cannot reach, so that the grader can say
+*why* a kernel died (e.g. ``SIGXCPU``: the CPU-time limit).
+
+Where the grader runs as root, each grading slot (one per parallel job) has its own system
+user, ``xnn-grade<slot>``, created with ``useradd`` on first use: the kernel then cannot write
+to the gradebook, ``solutions/``, the course's model cache or the files of the hand-ins graded
+beside it, and whatever it leaves running is killed before the slot grades the next hand-in.
+Run as another user, the grader applies the limits but cannot change user; it then relies on
+the temporary copy and on checking the gradebook and sources afterwards
+(:mod:`grading.autograde`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import pwd
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+#: Prefix of the per-slot sandbox users created with ``useradd`` when the grader is root.
+USER_PREFIX = "xnn-grade"
+
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one hand-in (``python -m grading grade --help`` lists the options).
+
+    The defaults leave room for the course's exercises (which train small models on MNIST on the
+    CPU, a minute or two) while stopping a runaway hand-in long before it holds up a class.
+    """
+
+    cell_timeout: float = 600.0  # wall-clock seconds one cell may run
+    notebook_timeout: float = 1800.0  # wall-clock seconds for the whole notebook
+    memory_mb: int = 8192  # address space of the kernel (RLIMIT_AS), MiB
+    cpu_seconds: int = 3600  # CPU time of the kernel (RLIMIT_CPU), all threads together
+
+    def describe(self) -> str:
+        return (
+            f"{self.cell_timeout:g} s per cell, {self.notebook_timeout:g} s per notebook, "
+            f"{self.memory_mb} MiB of memory, {self.cpu_seconds} s of CPU time"
+        )
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def sandbox_user(slot: int) -> str | None:
+    """The user that runs the kernels of grading slot ``slot``; ``None`` if the grader is not
+    root (the kernel then runs as the grader). Created with ``useradd`` on first use."""
+    if not is_root():
+        return None
+    name = f"{USER_PREFIX}{slot}"
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        command = ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent"]
+        command += ["--shell", "/usr/sbin/nologin", "--user-group", name]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            try:  # another grader created it meanwhile
+                pwd.getpwnam(name)
+            except KeyError:
+                raise RuntimeError(
+                    f"could not create the sandbox user {name!r} with useradd: "
+                    f"{result.stderr.strip()}. Create it by hand or run the grader as a "
+                    "normal user (without the user isolation)."
+                ) from None
+    return name
+
+
+def user_ids(user: str | None) -> tuple[int, int]:
+    """(uid, gid) of ``user``; the current process's own ids for ``None``."""
+    if user is None:
+        return os.getuid(), os.getgid()
+    entry = pwd.getpwnam(user)
+    return entry.pw_uid, entry.pw_gid
+
+
+def give_to(path: Path, user: str | None) -> None:
+    """Make ``path`` (recursively) owned by ``user`` and private to it (no-op for ``None``)."""
+    if user is None:
+        return
+    uid, gid = user_ids(user)
+    for folder, dirs, files in os.walk(path):
+        os.chown(folder, uid, gid)
+        os.chmod(folder, 0o700)
+        for name in dirs + files:
+            target = os.path.join(folder, name)
+            if not os.path.islink(target):
+                os.chown(target, uid, gid)
+
+
+def kill_user_processes(user: str | None) -> int:
+    """SIGKILL every process of the sandbox user ``user`` (what a hand-in left running);
+    returns how many. Nothing for ``None``: the grader's own processes are never touched."""
+    if user is None:
+        return 0
+    uid, _ = user_ids(user)
+    killed = 0
+    for _ in range(5):  # a process may fork while the list is read
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if entry.stat().st_uid == uid:
+                        pids.append(int(entry.name))
+                except OSError:
+                    continue
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+        time.sleep(0.05)
+    return killed
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL the process group led by ``pid``, if it is still there."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """What the launcher needs to know, written as JSON next to the kernel spec."""
+
+    limits: Limits
+    user: str | None
+    workdir: str  # the kernel's working folder (a copy of the hand-in's folder)
+    status_file: str  # where the launcher writes how the kernel ended
+    pid_file: str  # where the launcher writes its pid (the kernel's process group)
+    #: folders the kernel must reach (interpreter, course library, data)
+    reachable: tuple[str, ...] = ()
+    #: files and folders of the course the kernel must not see (gradebook, sources, hand-ins)
+    hidden: tuple[str, ...] = ()
+
+    def write(self, path: Path) -> Path:
+        data = asdict(self)
+        path.write_text(json.dumps(data), encoding="utf-8")
+        return path
+
+    @classmethod
+    def read(cls, path: Path) -> KernelSpec:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data["limits"] = Limits(**data["limits"])
+        data["reachable"] = tuple(data.get("reachable", ()))
+        data["hidden"] = tuple(data.get("hidden", ()))
+        return cls(**data)
+
+
+_CLONE_NEWNS = 0x00020000
+_MS_RDONLY, _MS_BIND, _MS_MOVE, _MS_REC, _MS_PRIVATE = 1, 4096, 8192, 16384, 1 << 18
+
+
+def _mount(libc, source: str | None, target: str, fstype: str | None, flags: int, data=None):
+    encode = lambda text: text.encode() if text is not None else None  # noqa: E731
+    if libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"mount {source} on {target}: {os.strerror(errno)}")
+
+
+def _blocked(path: Path) -> tuple[Path, Path] | None:
+    """The first folder above ``path`` that other users cannot enter, and its child on the
+    way to ``path``; ``None`` if every folder on the way is open."""
+    parts = path.parts
+    for depth in range(1, len(parts)):
+        folder = Path(*parts[:depth])
+        if not folder.stat().st_mode & 0o001:
+            return folder, Path(*parts[: depth + 1])
+    return None
+
+
+def _private_mounts(spec: KernelSpec, staging: Path) -> None:
+    """In a new mount namespace (root only): hide the course's gradebook, sources and hand-ins,
+    and make the folders the kernel needs reachable where a private folder (such as /root)
+    sits on their way, without changing anything outside the namespace."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(_CLONE_NEWNS) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+    _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
+    for path in spec.hidden:
+        target = Path(path)
+        if target.is_dir():
+            _mount(libc, "tmpfs", str(target), "tmpfs", _MS_RDONLY, "mode=755,size=4k")
+        elif target.is_file():
+            _mount(libc, "/dev/null", str(target), None, _MS_BIND)
+    blocked: dict[Path, set[Path]] = {}
+    for path in spec.reachable:
+        found = _blocked(Path(path))
+        if found:
+            blocked.setdefault(found[0], set()).add(found[1])
+    for index, (folder, children) in enumerate(sorted(blocked.items())):
+        kept = []
+        for number, child in enumerate(sorted(children)):
+            hold = staging / f"hold-{index}-{number}"
+            hold.mkdir(parents=True)
+            _mount(libc, str(child), str(hold), None, _MS_BIND | _MS_REC)
+            kept.append((child, hold))
+        _mount(libc, "tmpfs", str(folder), "tmpfs", 0, "mode=755")
+        for child, hold in kept:
+            (folder / child.name).mkdir()
+            _mount(libc, str(hold), str(child), None, _MS_MOVE)
+
+
+def _private_connection_file(argv: list[str], spec: KernelSpec, uid: int, gid: int) -> list[str]:
+    """jupyter_client writes the connection file readable by the grader only: hand the kernel
+    its own copy in its working folder's parent, owned by the sandbox user."""
+    if "-f" not in argv:
+        return argv
+    index = argv.index("-f") + 1
+    original = Path(argv[index])
+    copy = Path(spec.workdir).parent / "connection.json"
+    shutil.copyfile(original, copy)
+    os.chmod(copy, 0o600)
+    if spec.user is not None:
+        os.chown(copy, uid, gid)
+    return [*argv[:index], str(copy), *argv[index + 1 :]]
+
+
+def _child(argv: list[str], spec: KernelSpec, uid: int, gid: int) -> None:
+    """In the forked child: limits, user, working folder, then the kernel. Never returns."""
+    try:
+        limits = spec.limits
+        memory = limits.memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        cpu = int(limits.cpu_seconds)
+        # SIGXCPU at the soft limit, SIGKILL a few seconds later if it is caught.
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core files from a segfault
+        if spec.user is not None:
+            _private_mounts(spec, Path(spec.status_file).parent / "mounts")
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            home = Path(spec.workdir).parent / "home"
+            os.environ.update(HOME=str(home), USER=spec.user, LOGNAME=spec.user)
+        # Die with the launcher (cleared by setuid, so set afterwards).
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        os.umask(0o077)
+        os.chdir(spec.workdir)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.execvp(argv[0], argv)
+    except BaseException as error:  # noqa: BLE001 -- report anything, then leave the fork
+        print(f"grading.sandbox: could not start the kernel: {error!r}", file=sys.stderr)
+    os._exit(127)
+
+
+def launch(spec_file: Path, argv: list[str]) -> int:
+    """Run ``argv`` (the kernel command) in the sandbox of ``spec_file``; returns its status."""
+    spec = KernelSpec.read(spec_file)
+    uid, gid = user_ids(spec.user)
+    argv = _private_connection_file(argv, spec, uid, gid)
+    Path(spec.pid_file).write_text(str(os.getpid()), encoding="utf-8")
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        _child(argv, spec, uid, gid)
+    # jupyter_client interrupts the kernel with SIGINT to the whole process group: only the
+    # kernel should see it. SIGTERM is passed on.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda signum, frame: os.kill(pid, signal.SIGTERM))
+    while True:
+        try:
+            _, status, usage = os.wait4(pid, 0)
+            break
+        except ChildProcessError:
+            status, usage = 0, None
+            break
+        except InterruptedError:
+            continue
+    ended = {
+        "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+        "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+        "cpu_seconds": (usage.ru_utime + usage.ru_stime) if usage else None,
+        "wall_seconds": time.monotonic() - started,
+    }
+    Path(spec.status_file).write_text(json.dumps(ended), encoding="utf-8")
+    if ended["signal"] is not None:
+        return 128 + ended["signal"]
+    return ended["exit_code"] or 0
+
+
+def describe_end(status: dict, limits: Limits) -> str:
+    """Why a kernel ended, in words, from the status the launcher wrote."""
+    sig = status.get("signal")
+    if sig in (signal.SIGXCPU, signal.SIGKILL) and (status.get("cpu_seconds") or 0) >= (
+        limits.cpu_seconds - 1
+    ):
+        return f"it hit the CPU-time limit ({limits.cpu_seconds} s)"
+    if sig is not None:
+        name = signal.Signals(sig).name
+        if sig == signal.SIGSEGV:
+            return f"the kernel crashed with a segmentation fault ({name})"
+        if sig == signal.SIGKILL:
+            return f"the kernel was killed ({name}), e.g. for using too much memory"
+        return f"the kernel was killed by signal {name}"
+    code = status.get("exit_code")
+    return f"the kernel exited with status {code} (e.g. os._exit, exit() or quit())"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 3 or argv[1] != "--":
+        print("usage: python -m grading.sandbox SPEC.json -- KERNEL-COMMAND...", file=sys.stderr)
+        return 2
+    return launch(Path(argv[0]), argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
