@@ -29,19 +29,49 @@ course root, on a file system that the nodes share): ``plan.json`` (the hand-ins
 from __future__ import annotations
 
 import argparse
+import fcntl
+import itertools
+import json
 import math
 import os
 import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
-from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
 from pathlib import Path
+from queue import Queue
 
+import nbformat
+from tqdm.auto import tqdm
+
+from .autograde import (
+    AutogradeResult,
+    GradebookGuard,
+    Submission,
+    _grade_one,
+    assignment_cells,
+    check_notebook,
+    find_submissions,
+    gradebook_file,
+    log,
+    prepare_course_models,
+    record,
+    snapshot_sources,
+)
+from .autograde import _Outcome as Outcome
 from .course import Course, GradingError
+from .feedback import write_feedback
+from .release import register
+from .report import collect_grades, write_csv
+from .sandbox import Limits
 
 #: Environment variable naming the configuration file to use instead of the course's own.
 CONFIG_ENV = "XNN_SLURM_CONFIG"
@@ -366,6 +396,470 @@ def submit_training(course: Course, config: SlurmConfig) -> str:
     return result.stdout.strip().split(";")[0]
 
 
+# --- The seam with make grade (grading.autograde) -------------------------------------------
+
+
+def check_submission(
+    course: Course, submission: Submission, cells: dict[str, set[str]]
+) -> tuple[list[Path], dict[str, str]]:
+    """The notebooks of ``submission`` to run, and why the others score 0 without running."""
+    notes: dict[str, str] = {}
+    runnable = []
+    expected = {path.name for path in course.source_notebooks(submission.assignment)}
+    for path in submission.notebooks:
+        if path.name not in expected:
+            log.warning(
+                "%s is not a notebook of %r (expected: %s); it is not graded.",
+                path,
+                submission.assignment,
+                ", ".join(sorted(expected)),
+            )
+            continue
+        reason = check_notebook(path, submission.assignment, cells)
+        if reason:
+            notes[path.name] = reason
+        else:
+            runnable.append(path)
+    for name in sorted(expected - {path.name for path in submission.notebooks}):
+        notes[name] = "no notebook of this name was handed in"
+    return runnable, notes
+
+
+def grade_submission(
+    course: Course,
+    submission: Submission,
+    runnable: list[Path],
+    notes: dict[str, str],
+    base: Path,
+    gradebook_copy: Path,
+    course_models: Path | None,
+    limits: Limits,
+    slot: int,
+    verbose: bool,
+) -> Outcome:
+    """Grade one hand-in exactly as ``make grade`` does, in grading slot ``slot``."""
+    slots: Queue = Queue()
+    slots.put(slot)
+    return _grade_one(
+        course,
+        submission,
+        runnable,
+        notes,
+        base,
+        gradebook_copy,
+        course_models,
+        limits,
+        slots,
+        verbose,
+    )
+
+
+# --- Grading a class as a job array -----------------------------------------------------------
+
+
+@dataclass
+class Handin:
+    """One hand-in of a run: what the checks before grading found, and its result file."""
+
+    index: int
+    student: str
+    assignment: str
+    folder: str
+    runnable: list[str]  # notebooks that passed the checks and are run
+    notes: dict[str, str]  # notebook -> why it scores 0 without running
+
+
+@dataclass
+class Plan:
+    """A run of ``grade --slurm``, written to ``<run>/plan.json`` for the tasks and collector."""
+
+    root: str
+    limits: dict
+    course_models: str | None
+    handins: list[Handin]
+    handins_per_task: int
+    snapshot: dict[str, str]
+    csv: str
+    time: str = ""
+    mem: str = ""
+    failures: list[str] = field(default_factory=list)  # before anything was submitted
+    array_id: str = ""
+    collect_id: str = ""
+    verbose: bool = False
+
+    @property
+    def to_run(self) -> list[Handin]:
+        return [handin for handin in self.handins if handin.runnable]
+
+    @property
+    def tasks(self) -> int:
+        return math.ceil(len(self.to_run) / self.handins_per_task)
+
+    def batch(self, task: int) -> list[Handin]:
+        """The hand-ins that array task ``task`` grades."""
+        size = self.handins_per_task
+        return self.to_run[task * size : (task + 1) * size]
+
+    def task_of(self, handin: Handin) -> int:
+        return self.to_run.index(handin) // self.handins_per_task
+
+    def write(self, run: Path) -> None:
+        _write_json(run / "plan.json", asdict(self))
+
+    @classmethod
+    def read(cls, run: Path) -> Plan:
+        data = json.loads((Path(run) / "plan.json").read_text(encoding="utf-8"))
+        data["handins"] = [Handin(**handin) for handin in data["handins"]]
+        return cls(**data)
+
+
+def _write_json(path: Path, data: object) -> None:
+    """Write ``data`` to ``path`` atomically: a reader never sees half a file."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    partial.write_text(json.dumps(data), encoding="utf-8")
+    partial.replace(path)
+
+
+def _result_file(run: Path, handin: Handin) -> Path:
+    return Path(run) / "results" / f"{handin.index}.json"
+
+
+def plan_class(course: Course, config: SlurmConfig, limits: Limits, csv: Path) -> Plan:
+    """Everything ``make grade`` does before a notebook runs, on the submitting machine."""
+    submissions = find_submissions(course)
+    cells = assignment_cells(course)
+    snapshot = snapshot_sources(course)
+    failures, registered = [], set()
+    for assignment in sorted({submission.assignment for submission in submissions}):
+        try:
+            register(course, assignment)
+            registered.add(assignment)
+        except GradingError as error:
+            failures.append(str(error))
+    course_models = prepare_course_models(course)
+    handins = []
+    for submission in submissions:
+        if submission.assignment not in registered:
+            continue
+        runnable, notes = check_submission(course, submission, cells)
+        handins.append(
+            Handin(
+                index=len(handins),
+                student=submission.student,
+                assignment=submission.assignment,
+                folder=str(submission.folder),
+                runnable=[str(path) for path in runnable],
+                notes=notes,
+            )
+        )
+    notebooks = max((len(course.source_notebooks(a)) for a in registered), default=1)
+    return Plan(
+        root=str(course.root),
+        limits=asdict(limits),
+        course_models=str(course_models) if course_models else None,
+        handins=handins,
+        handins_per_task=config.grade.handins_per_task,
+        snapshot=snapshot,
+        csv=str(csv),
+        time=config.grade_time(limits.notebook_timeout, notebooks),
+        mem=config.grade_mem(limits.memory_mb),
+        failures=failures,
+    )
+
+
+@dataclass
+class SlurmRun:
+    """A submitted ``grade --slurm``: its folder, jobs and, once collected, its result."""
+
+    folder: Path
+    plan: Plan
+    result: AutogradeResult | None = None
+
+
+def grade_on_slurm(
+    course: Course,
+    config: SlurmConfig,
+    limits: Limits,
+    csv: Path | None = None,
+    wait_for_end: bool = True,
+    progress: bool = True,
+    verbose: bool = False,
+) -> SlurmRun:
+    """Grade every hand-in in the submitted folder on Slurm (see the module docstring).
+
+    With ``wait_for_end`` the call returns once every hand-in is recorded in the gradebook and
+    the CSV is written, with the :class:`AutogradeResult` of the run; otherwise right after
+    submitting the array and the collecting job.
+    """
+    why = reachable()
+    if why:
+        raise SlurmError(f"cannot grade on Slurm: {why}.")
+    csv = Path(csv) if csv is not None else course.root / "grades.csv"
+    plan = plan_class(course, config, limits, csv)
+    plan.verbose = verbose
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    workdir = course.root / config.grade.workdir
+    workdir.mkdir(parents=True, exist_ok=True)
+    run = Path(tempfile.mkdtemp(prefix=f"{stamp}-", dir=workdir))
+    # Private to the grader: the run holds a gradebook copy with the hidden tests, and the
+    # kernels run as sandbox users where the grader is root.
+    os.chmod(run, 0o700)
+    (run / "results").mkdir()
+    (run / "logs").mkdir()
+    shutil.copyfile(gradebook_file(course), run / "gradebook.db")
+    python = [sys.executable, "-m", "grading.slurm", "--root", str(course.root)]
+    if plan.tasks:
+        limit = f"%{config.grade.max_running}" if config.grade.max_running else ""
+        plan.array_id = submit(
+            [
+                "--job-name=xnn-grade",
+                f"--array=0-{plan.tasks - 1}{limit}",
+                f"--output={run / 'logs' / 'task-%A_%a.out'}",
+                *config._common(config.grade.partition),
+                f"--time={plan.time}",
+                f"--mem={plan.mem}",
+                f"--cpus-per-task={config.grade.cpus_per_task}",
+            ],
+            [*python, "task", str(run)],
+            course.root,
+        )
+    plan.write(run)
+    dependency = [f"--dependency=afterany:{plan.array_id}"] if plan.array_id else []
+    plan.collect_id = submit(
+        [
+            "--job-name=xnn-grade-collect",
+            *dependency,
+            "--kill-on-invalid-dep=no",
+            f"--output={run / 'logs' / 'collect-%j.out'}",
+            *config._common(config.grade.partition),
+            f"--time={_slurm_minutes(1800 + 10 * len(plan.handins))}",
+            "--mem=4G",
+            "--cpus-per-task=1",
+        ],
+        [*python, "collect", str(run)],
+        course.root,
+    )
+    plan.write(run)
+    slurm_run = SlurmRun(folder=run, plan=plan)
+    if not wait_for_end:
+        return slurm_run
+    bar = tqdm(
+        total=len(plan.handins), desc="grading on Slurm", unit="hand-in", disable=not progress
+    )
+    done = len(plan.handins) - len(plan.to_run)
+
+    def tick() -> None:
+        finished = done + len(list((run / "results").glob("*.json")))
+        bar.update(finished - bar.n)
+
+    wait([job for job in (plan.array_id, plan.collect_id) if job], tick)
+    tick()
+    bar.close()
+    if not (run / "collected.json").is_file():
+        state = _job_state(plan.collect_id)
+        log.warning(
+            "the collecting job %s ended %s without recording the scores; recording them here",
+            plan.collect_id,
+            state[0],
+        )
+    slurm_run.result = collect(course, run)
+    return slurm_run
+
+
+class _Stopped(Exception):
+    """Slurm is stopping the task (time limit, scancel, preemption)."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stopped(signal.Signals(signum).name)
+
+
+def _node_slot() -> tuple[int, object]:
+    """A grading slot that no other task on this node holds (held while the file is open).
+
+    Each slot has its own sandbox user where the grader is root (:mod:`grading.sandbox`), and
+    what that user leaves running is killed after each hand-in: two tasks on one node must not
+    share one.
+    """
+    folder = Path(tempfile.gettempdir()) / "xnn-grading-slots"
+    folder.mkdir(exist_ok=True)
+    for slot in itertools.count(FIRST_SLOT):
+        handle = open(folder / f"{slot}.lock", "w")  # noqa: SIM115 -- held for the task's life
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        return slot, handle
+    raise AssertionError("unreachable")
+
+
+def run_task(run: Path, task: int) -> int:
+    """Array task ``task``: grade its hand-ins, one result file each (never the gradebook)."""
+    plan = Plan.read(run)
+    course = Course(Path(plan.root))
+    limits = Limits(**plan.limits)
+    slot, _lock = _node_slot()
+    signal.signal(signal.SIGTERM, _stop)
+    where = f"Slurm task {os.environ.get('SLURM_JOB_ID', '?')} on {socket.gethostname()}"
+    base = Path(tempfile.mkdtemp(prefix="grading-slurm-"))
+    os.chmod(base, 0o711)  # sandbox users reach their own folder, but cannot list others
+    batch = plan.batch(task)
+    try:
+        for position, handin in enumerate(batch):
+            target = _result_file(run, handin)
+            if target.is_file():  # graded before Slurm requeued the task
+                continue
+            try:
+                outcome = grade_submission(
+                    course,
+                    Submission(handin.student, handin.assignment, Path(handin.folder)),
+                    [Path(path) for path in handin.runnable],
+                    dict(handin.notes),
+                    base,
+                    run / "gradebook.db",
+                    Path(plan.course_models) if plan.course_models else None,
+                    limits,
+                    slot,
+                    plan.verbose,
+                )
+            except _Stopped as stopped:
+                for left in batch[position:]:
+                    _write_json(_result_file(run, left), _stopped_result(left, str(stopped)))
+                print(f"{where}: stopped by Slurm ({stopped})", file=sys.stderr)
+                return 1
+            except Exception as error:  # noqa: BLE001 -- recorded as a 0 with its reason
+                outcome = Outcome(
+                    Submission(handin.student, handin.assignment, Path(handin.folder)),
+                    {},
+                    {
+                        **handin.notes,
+                        **{
+                            Path(path).name: f"the grader could not run this notebook: {error}"
+                            for path in handin.runnable
+                        },
+                    },
+                    f"grading {handin.folder} failed in {where}: {error!r}",
+                )
+            _write_json(target, _result(outcome, where))
+            print(f"{where}: graded {handin.student}/{handin.assignment}", file=sys.stderr)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+def _result(outcome: Outcome, where: str) -> dict:
+    return {
+        "executed": {name: nbformat.writes(nb) for name, nb in outcome.executed.items()},
+        "notes": outcome.notes,
+        "failure": outcome.failure,
+        "where": where,
+        "stopped": None,
+    }
+
+
+def _stopped_result(handin: Handin, signal_name: str) -> dict:
+    reason = f"Slurm stopped the task ({signal_name}: its time limit, scancel or preemption)"
+    return {
+        "executed": {},
+        "notes": {**handin.notes, **{Path(p).name: reason for p in handin.runnable}},
+        "failure": None,
+        "where": "",
+        "stopped": signal_name,
+    }
+
+
+def _missing_reason(plan: Plan, handin: Handin, states: dict[int, tuple[str, str]]) -> str:
+    """Why the hand-in has no result, from what Slurm says about its task."""
+    task = plan.task_of(handin)
+    log_file = f"task-{plan.array_id}_{task}.out"
+    state, details = states.get(task, ("", ""))
+    if not state:
+        return (
+            f"its Slurm task {plan.array_id}_{task} ended without a result (failed, out of "
+            f"time or cancelled; Slurm no longer knows which); see logs/{log_file}"
+        )
+    why = STATE_REASONS.get(state, f"the Slurm task ended {state}")
+    why = why.format(time=plan.time, mem=plan.mem)
+    return f"{why} ({plan.array_id}_{task}, {details}); see logs/{log_file}"
+
+
+def collect(course: Course, run: Path) -> AutogradeResult:
+    """Record every hand-in of the run in the gradebook, write feedback and the CSV.
+
+    A hand-in without a result file gets 0 for every notebook with the reason Slurm gives for
+    its task. Runs once per run (a second call reads back what the first recorded).
+    """
+    run = Path(run)
+    with open(run / "collect.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = run / "collected.json"
+        if not done.is_file():
+            _write_json(done, _collect(course, run))
+    data = json.loads(done.read_text(encoding="utf-8"))
+    plan = Plan.read(run)
+    submissions = [Submission(h.student, h.assignment, Path(h.folder)) for h in plan.handins]
+    return AutogradeResult(
+        submissions=submissions,
+        notes={tuple(key.split("/", 1)): notes for key, notes in data["notes"].items()},
+        failures=data["failures"],
+        graded=submissions,
+    )
+
+
+def _collect(course: Course, run: Path) -> dict:
+    plan = Plan.read(run)
+    failures = list(plan.failures)
+    states: dict[int, tuple[str, str]] | None = None
+    guard = GradebookGuard(gradebook_file(course))
+    notes_by_handin = {}
+    for handin in plan.handins:
+        submission = Submission(handin.student, handin.assignment, Path(handin.folder))
+        result_file = _result_file(run, handin)
+        if not handin.runnable:
+            executed, notes, failure = {}, dict(handin.notes), None
+        elif result_file.is_file():
+            result = json.loads(result_file.read_text(encoding="utf-8"))
+            executed = {k: nbformat.reads(v, as_version=4) for k, v in result["executed"].items()}
+            notes, failure = result["notes"], result["failure"]
+            if result["stopped"]:
+                states = states if states is not None else task_states(plan.array_id)
+                reason = _missing_reason(plan, handin, states)
+                if plan.task_of(handin) in states:
+                    notes = {**notes, **{Path(p).name: reason for p in handin.runnable}}
+        else:
+            states = states if states is not None else task_states(plan.array_id)
+            reason = _missing_reason(plan, handin, states)
+            executed, failure = {}, None
+            notes = {**handin.notes, **{Path(p).name: reason for p in handin.runnable}}
+        problem = guard.check(f"while recording {handin.folder}")
+        if problem:
+            failures.append(problem)
+        record(course, submission, executed, notes)
+        guard.wrote()
+        notes_by_handin[f"{handin.student}/{handin.assignment}"] = notes
+        if failure:
+            failures.append(failure)
+    try:
+        write_feedback(course, [(h.student, h.assignment) for h in plan.handins])
+    except GradingError as error:  # the scores are recorded; only feedback is missing
+        failures.append(str(error))
+    problem = guard.check("after recording")
+    if problem:
+        failures.append(problem)
+    after = snapshot_sources(course)
+    changed = sorted(
+        p for p in set(plan.snapshot) | set(after) if plan.snapshot.get(p) != after.get(p)
+    )
+    if changed:
+        failures.append(
+            "files that only the instructor may change were changed while grading: "
+            + ", ".join(changed)
+        )
+    write_csv(collect_grades(course), Path(plan.csv))
+    return {"notes": notes_by_handin, "failures": failures}
+
+
 # --- Command line -----------------------------------------------------------------------------
 
 
@@ -400,6 +894,58 @@ def _job_state(job: str) -> tuple[str, str]:
     return "UNKNOWN", "Slurm no longer knows the job"
 
 
+def add_arguments(step: argparse.ArgumentParser) -> None:
+    """The options of ``python -m grading grade`` for grading on Slurm."""
+    step.add_argument(
+        "--slurm",
+        action="store_true",
+        help="grade as a Slurm job array (settings: slurm/config.toml; --jobs does not apply)",
+    )
+    step.add_argument(
+        "--slurm-config",
+        type=Path,
+        default=None,
+        help=f"with --slurm: the Slurm settings (default: ${CONFIG_ENV} or {CONFIG_FILE})",
+    )
+    step.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="with --slurm: return once submitted; a Slurm job records the scores at the end",
+    )
+
+
+def grade_command(
+    course: Course,
+    args: argparse.Namespace,
+    limits: Limits,
+    report: Callable[[Course, Path | None], None],
+) -> int:
+    """``python -m grading grade --slurm``: grade, then print the table like ``make grade``."""
+    config = SlurmConfig.for_course(course, args.slurm_config)
+    run = grade_on_slurm(
+        course,
+        config,
+        limits,
+        csv=args.csv,
+        wait_for_end=not args.no_wait,
+        progress=not args.no_progress,
+        verbose=args.verbose,
+    )
+    plan = run.plan
+    print(
+        f"Slurm: array job {plan.array_id or '-'} ({plan.tasks} tasks, --time={plan.time} "
+        f"--mem={plan.mem}), collecting job {plan.collect_id}; run folder {run.folder}",
+        file=sys.stderr,
+    )
+    if run.result is None:
+        print(f"submitted; the scores will be in {plan.csv} once job {plan.collect_id} ends")
+        return 0
+    report(course, args.csv)
+    for failure in run.result.failures:
+        print(f"\nerror: {failure}", file=sys.stderr)
+    return 0 if run.result.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m grading.slurm",
@@ -420,10 +966,24 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train = commands.add_parser("train", help="submit the job that trains the course models")
     train.add_argument("--wait", action="store_true", help="wait for the job to end")
+    task = commands.add_parser("task", help="(run by Slurm) grade one array task's hand-ins")
+    task.add_argument("run", type=Path, help="the run's folder")
+    collecting = commands.add_parser(
+        "collect", help="(run by Slurm) record a run's results in the gradebook"
+    )
+    collecting.add_argument("run", type=Path, help="the run's folder")
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
             return _train(args)
+        if args.command == "task":
+            return run_task(args.run, int(os.environ["SLURM_ARRAY_TASK_ID"]))
+        if args.command == "collect":
+            result = collect(Course(args.root), args.run)
+            print(f"recorded {len(result.submissions)} hand-ins of {args.run}")
+            for failure in result.failures:
+                print(f"error: {failure}", file=sys.stderr)
+            return 0 if result.ok else 1
     except GradingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
