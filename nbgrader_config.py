@@ -69,5 +69,7 @@ c.Autograde.sanitize_preprocessors = [
 
 # Seconds one cell may run while autograding before it is interrupted and scored as an error.
 # nbgrader's default (30 s) is too short for cells that train a model when the model cache
-# (XNN_CACHE_DIR) is cold.
+# (XNN_CACHE_DIR) is cold. `make grade` (python -m grading grade) takes it as its per-cell limit
+# unless --cell-timeout is given; its other limits (per notebook, memory, CPU time) are options
+# of that command, with defaults in grading.sandbox.Limits.
 c.Execute.timeout = 600

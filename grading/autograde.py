@@ -31,7 +31,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from queue import Queue
 
 import nbformat
 from nbgrader.api import Gradebook
@@ -375,56 +374,81 @@ def _grade_one(
     gradebook_copy: Path,
     course_models: Path | None,
     limits: Limits,
-    slots: Queue,
     verbose: bool,
 ) -> _Outcome:
     """In a pool thread: grade one hand-in in a child process; read back what it left."""
-    slot = slots.get()
     workspace = Path(tempfile.mkdtemp(prefix="handin-", dir=base))
     os.chmod(workspace, 0o711)  # the kernel's user reaches ws/kernel/, nothing else
-    try:
-        job = Job(
-            root=str(course.root),
-            student=submission.student,
-            assignment=submission.assignment,
-            notebooks=[str(path) for path in runnable],
-            folder=str(submission.folder),
-            workspace=str(workspace),
-            gradebook=str(gradebook_copy),
-            course_models=str(course_models) if course_models else None,
-            user=sandbox_user(slot),
-            limits=limits,
-        )
-        (workspace / "private").mkdir(mode=0o700)
-        # The notebook limit holds for each notebook; the margin covers start-up and saving.
-        timeout = limits.notebook_timeout * max(1, len(runnable)) + 120
-        status, err = _run_child(job, timeout, verbose)
-        executed, failure = {}, None
-        for path in runnable:
-            done = job.autograded / path.name
-            report = job.reports / f"{path.stem}.json"
-            if status is None:
-                notes[path.name] = (
-                    f"the notebook time limit ({limits.notebook_timeout:g} s) was reached; "
-                    "the grader stopped the hand-in"
-                )
-            elif status == 0 and done.is_file():
-                executed[path.name] = nbformat.read(done, as_version=4)
-                if report.is_file():
-                    reason = json.loads(report.read_text(encoding="utf-8")).get("reason")
-                    if reason:
-                        notes[path.name] = reason
-            else:
-                tail = err.strip().splitlines()[-1] if err.strip() else f"exit status {status}"
-                notes[path.name] = f"the grader could not run this notebook: {tail}"
-                failure = (
-                    f"grading {submission.folder} failed (exit status {status}); it was "
-                    f"scored 0. The grader's error output:\n{err.strip()[-3000:]}"
-                )
-        return _Outcome(submission, executed, notes, failure)
-    finally:
-        shutil.rmtree(workspace, ignore_errors=True)
-        slots.put(slot)
+    with sandbox_user() as user:
+        try:
+            return _grade_in(
+                course,
+                submission,
+                runnable,
+                notes,
+                workspace,
+                gradebook_copy,
+                course_models,
+                limits,
+                user,
+                verbose,
+            )
+        finally:
+            shutil.rmtree(workspace, ignore_errors=True)
+
+
+def _grade_in(
+    course: Course,
+    submission: Submission,
+    runnable: list[Path],
+    notes: dict[str, str],
+    workspace: Path,
+    gradebook_copy: Path,
+    course_models: Path | None,
+    limits: Limits,
+    user: str | None,
+    verbose: bool,
+) -> _Outcome:
+    """Grade one hand-in in a child process in ``workspace``; read back what it left."""
+    job = Job(
+        root=str(course.root),
+        student=submission.student,
+        assignment=submission.assignment,
+        notebooks=[str(path) for path in runnable],
+        folder=str(submission.folder),
+        workspace=str(workspace),
+        gradebook=str(gradebook_copy),
+        course_models=str(course_models) if course_models else None,
+        user=user,
+        limits=limits,
+    )
+    (workspace / "private").mkdir(mode=0o700)
+    # The notebook limit holds for each notebook; the margin covers start-up and saving.
+    timeout = limits.notebook_timeout * max(1, len(runnable)) + 120
+    status, err = _run_child(job, timeout, verbose)
+    executed, failure = {}, None
+    for path in runnable:
+        done = job.autograded / path.name
+        report = job.reports / f"{path.stem}.json"
+        if status is None:
+            notes[path.name] = (
+                f"the notebook time limit ({limits.notebook_timeout:g} s) was reached; "
+                "the grader stopped the hand-in"
+            )
+        elif status == 0 and done.is_file():
+            executed[path.name] = nbformat.read(done, as_version=4)
+            if report.is_file():
+                reason = json.loads(report.read_text(encoding="utf-8")).get("reason")
+                if reason:
+                    notes[path.name] = reason
+        else:
+            tail = err.strip().splitlines()[-1] if err.strip() else f"exit status {status}"
+            notes[path.name] = f"the grader could not run this notebook: {tail}"
+            failure = (
+                f"grading {submission.folder} failed (exit status {status}); it was "
+                f"scored 0. The grader's error output:\n{err.strip()[-3000:]}"
+            )
+    return _Outcome(submission, executed, notes, failure)
 
 
 def autograde(
@@ -462,7 +486,7 @@ def autograde(
     db_file = gradebook_file(course)
     guard = GradebookGuard(db_file)
     if os.geteuid() == 0:
-        log.info("hand-ins run as the sandbox users xnn-grade0..%d", jobs - 1)
+        log.info("hand-ins run as sandbox users (xnn-grade<N>), one per hand-in at a time")
 
     with tempfile.TemporaryDirectory(prefix="grading-") as tmp:
         base = Path(tmp)
@@ -470,9 +494,6 @@ def autograde(
         gradebook_copy = base / "gradebook.db"
         shutil.copyfile(db_file, gradebook_copy)
         os.chmod(gradebook_copy, 0o600)
-        slots: Queue = Queue()
-        for slot in range(jobs):
-            slots.put(slot)
         bar = tqdm(total=len(submissions), desc="grading", unit="hand-in", disable=not progress)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = []
@@ -513,7 +534,6 @@ def autograde(
                         gradebook_copy,
                         course_models,
                         limits,
-                        slots,
                         verbose,
                     )
                 )

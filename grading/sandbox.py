@@ -8,10 +8,12 @@ root, in the hand-in's own working folder; when the kernel ends it writes how it
 status or signal, CPU time) to a status file the kernel cannot reach, so that the grader can say
 *why* a kernel died (e.g. ``SIGXCPU``: the CPU-time limit).
 
-Where the grader runs as root, each grading slot (one per parallel job) has its own system
-user, ``xnn-grade<slot>``, created with ``useradd`` on first use: the kernel then cannot write
-to the gradebook, ``solutions/``, the course's model cache or the files of the hand-ins graded
-beside it, and whatever it leaves running is killed before the slot grades the next hand-in.
+Where the grader runs as root, each hand-in being graded has a system user of its own,
+``xnn-grade<N>`` (:func:`sandbox_user`), created with ``useradd`` on first use: the kernel
+then cannot write to the gradebook, ``solutions/``, the course's model cache or the files of
+the hand-ins graded beside it, and whatever it leaves running is killed before the user is
+handed to the next hand-in. In a mount namespace of its own, the kernel does not even see the
+gradebook, ``solutions/`` or the other hand-ins.
 Run as another user, the grader applies the limits but cannot change user; it then relies on
 the temporary copy and on checking the gradebook and sources afterwards
 (:mod:`grading.autograde`).
@@ -20,6 +22,7 @@ the temporary copy and on checking the gradebook and sources afterwards
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import os
 import pwd
@@ -29,6 +32,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -62,28 +67,56 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
-def sandbox_user(slot: int) -> str | None:
-    """The user that runs the kernels of grading slot ``slot``; ``None`` if the grader is not
-    root (the kernel then runs as the grader). Created with ``useradd`` on first use."""
-    if not is_root():
-        return None
-    name = f"{USER_PREFIX}{slot}"
+#: Root-only folder of the locks that give a grading job a sandbox user of its own.
+LOCK_DIR = Path("/run/xnn-grading")
+
+
+def _create_user(name: str) -> None:
     try:
         pwd.getpwnam(name)
+        return
     except KeyError:
-        command = ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent"]
-        command += ["--shell", "/usr/sbin/nologin", "--user-group", name]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            try:  # another grader created it meanwhile
-                pwd.getpwnam(name)
-            except KeyError:
-                raise RuntimeError(
-                    f"could not create the sandbox user {name!r} with useradd: "
-                    f"{result.stderr.strip()}. Create it by hand or run the grader as a "
-                    "normal user (without the user isolation)."
-                ) from None
-    return name
+        pass
+    command = ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent"]
+    command += ["--shell", "/usr/sbin/nologin", "--user-group", name]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        try:  # another grader created it meanwhile
+            pwd.getpwnam(name)
+        except KeyError:
+            raise RuntimeError(
+                f"could not create the sandbox user {name!r} with useradd: "
+                f"{result.stderr.strip()}. Create it by hand or run the grader as a "
+                "normal user (without the user isolation)."
+            ) from None
+
+
+@contextmanager
+def sandbox_user() -> Iterator[str | None]:
+    """A sandbox user that no other grading job (of this run or of another grader running on
+    the machine) uses while the block runs; ``None`` if the grader is not root (the kernel then
+    runs as the grader). Users are ``xnn-grade<N>``, created with ``useradd`` on first use, and
+    held with a lock in :data:`LOCK_DIR`, so that killing a user's leftover processes never
+    hits another job's kernel."""
+    if not is_root():
+        yield None
+        return
+    LOCK_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    number = 0
+    while True:
+        handle = open(LOCK_DIR / f"{USER_PREFIX}{number}.lock", "w")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            handle.close()
+            number += 1
+    try:
+        name = f"{USER_PREFIX}{number}"
+        _create_user(name)
+        yield name
+    finally:
+        handle.close()
 
 
 def user_ids(user: str | None) -> tuple[int, int]:

@@ -211,6 +211,8 @@ def run(job: Job) -> None:
             "CourseDirectory.student_id": job.student,
             "Autograde.autograde_preprocessors": AUTOGRADE_PREPROCESSORS,
             "LimitedExecute.kernel_name": KERNEL_NAME,
+            # A loaded machine can take a while to start a kernel; that is not the hand-in's.
+            "LimitedExecute.startup_timeout": 300,
             "LimitedExecute.timeout": int(limits.cell_timeout),
             "LimitedExecute.notebook_timeout": float(limits.notebook_timeout),
             "LimitedExecute.memory_mb": int(limits.memory_mb),

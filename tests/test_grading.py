@@ -1,8 +1,8 @@
 """The grading pipeline, end to end, on a copy of the course in a temporary folder.
 
 For every assignment in ``solutions/`` the module fixture releases the student version and
-lays out four hand-ins, built from the source and released notebooks so that the tests follow
-the assignments as they change:
+lays out hand-ins built from the source and released notebooks, so that the tests follow the
+assignments as they change:
 
 - ``solved``: the released exercise with each solution cell filled in from the source;
 - ``untouched``: the released exercise as is;
@@ -10,16 +10,27 @@ the assignments as they change:
 - ``deleted_tests``: the solved exercise with every autograded test cell deleted;
 - ``deleted_answers``: the solved exercise with every manually graded answer cell deleted.
 
-One autograde pass grades them all (it runs the notebooks, so it takes a while); the tests
-then read the gradebook. The repository's own gradebook, submitted/ and autograded/ folders
-are never touched.
+On top of these, a corpus of bad hand-ins of exercise 1 (:data:`CORPUS`: dying kernels,
+tampering, broken notebooks) is graded in the same pass, and the hand-ins that hit a limit
+(:data:`LIMIT_CORPUS`: an infinite loop, one that ignores interrupts, a memory bomb) in a second
+course with small limits, through the command line. Each has its expected score and reason;
+afterwards the other students' scores, the gradebook and the sources are checked. Grading runs
+the notebooks, two at a time, so the fixtures take a while; the tests then read the results.
+The repository's own gradebook, submitted/ and autograded/ folders are never touched.
 """
 
 from __future__ import annotations
 
 import copy
 import csv
+import hashlib
+import html
+import json
 import shutil
+import signal
+import sqlite3
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,24 +38,36 @@ import nbformat
 import pytest
 from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearSolutions
+from nbgrader.utils import is_grade, is_solution, is_task
 
 from grading import (
     AutogradeResult,
     Course,
     GradeRow,
     GradingError,
+    Limits,
     autograde,
     collect_grades,
     find_submissions,
     format_table,
     release_all,
     write_csv,
+    write_feedback,
 )
 from grading.__main__ import main
+from grading.preprocessors import LIMIT_ERROR, NOT_RUN_ERROR
+from grading.sandbox import KernelSpec, describe_end, launch
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = Course(REPO).source_assignments()
 STUDENTS = ("solved", "untouched", "edited_tests", "deleted_tests", "deleted_answers")
+#: The assignment the corpus of bad hand-ins is built on.
+CORPUS_ASSIGNMENT = "01_linear_classifiers"
+#: Two hand-ins at a time, as on a small machine; limits that a solved exercise stays within.
+JOBS = 2
+LIMITS = Limits(cell_timeout=300, notebook_timeout=900, memory_mb=8192, cpu_seconds=900)
+#: Small limits for the corpus that hits them (a few seconds per cell for the infinite loop).
+SMALL_LIMITS = Limits(cell_timeout=8, notebook_timeout=60, memory_mb=1536, cpu_seconds=60)
 
 
 # --- Building hand-ins ----------------------------------------------------------------------
@@ -54,19 +77,14 @@ def _nbgrader(cell: NotebookNode) -> dict:
     return cell.metadata.get("nbgrader", {})
 
 
-def is_solution(cell: NotebookNode) -> bool:
-    return bool(_nbgrader(cell).get("solution"))
-
-
 def is_test(cell: NotebookNode) -> bool:
     """An autograded test cell: a grade cell that is not an answer (solution) cell."""
-    return bool(_nbgrader(cell).get("grade")) and not is_solution(cell)
+    return is_grade(cell) and not is_solution(cell)
 
 
 def is_manual(cell: NotebookNode) -> bool:
     """A cell a person grades: an answer (grade and solution) cell, or a task cell."""
-    info = _nbgrader(cell)
-    return bool(info.get("grade") and info.get("solution")) or bool(info.get("task"))
+    return (is_grade(cell) and is_solution(cell)) or is_task(cell)
 
 
 def grade_id(cell: NotebookNode) -> str:
@@ -105,6 +123,232 @@ def without(nb: NotebookNode, predicate) -> NotebookNode:
     return nb
 
 
+# --- A corpus of bad hand-ins --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bad:
+    """A bad hand-in of :data:`CORPUS_ASSIGNMENT`: how to build it, and how it must score.
+
+    ``build(parts)`` returns the notebook, or the file's bytes for a broken file. ``score``
+    is the autograded score expected ("zero" or "full"); ``reason`` a text the reason in the
+    table must contain (``None``: a plain failing hand-in, no reason), with ``{cell}``
+    standing for the cell where it went wrong.
+    """
+
+    build: Callable[[Parts], NotebookNode | bytes]
+    score: str
+    reason: str | None = None
+    #: (cell, ename): the error output the bad code must leave in that cell
+    error: str | None = None
+
+
+@dataclass
+class Parts:
+    """What hand-ins are built from, for one assignment."""
+
+    course: Course
+    assignment: str
+    name: str  # the notebook's file name
+    source: NotebookNode
+    released: NotebookNode
+    solution: NotebookNode
+
+
+def _first_solution_code(nb: NotebookNode) -> int:
+    return next(
+        i for i, cell in enumerate(nb.cells) if is_solution(cell) and cell.cell_type == "code"
+    )
+
+
+def _first_code(nb: NotebookNode) -> int:
+    return next(i for i, cell in enumerate(nb.cells) if cell.cell_type == "code")
+
+
+def prepend(where: Callable[[NotebookNode], int], code: str, base: str = "solution"):
+    """A builder: ``code`` put at the top of the cell ``where`` picks, in the solved (or
+    untouched) exercise."""
+
+    def build(parts: Parts) -> NotebookNode:
+        nb = copy.deepcopy(parts.solution if base == "solution" else parts.released)
+        cell = nb.cells[where(nb)]
+        cell.source = code + "\n" + cell.source
+        return nb
+
+    return build
+
+
+def new_cell(code: str, base: str = "solution"):
+    """A builder: a new code cell with ``code`` after the first code cell (the set-up)."""
+
+    def build(parts: Parts) -> NotebookNode:
+        nb = copy.deepcopy(parts.solution if base == "solution" else parts.released)
+        cell = nbformat.v4.new_code_cell(code.format(root=parts.course.root, parts=parts))
+        cell.id = "added-by-student"
+        nb.cells.insert(_first_code(nb) + 1, cell)
+        return nb
+
+    return build
+
+
+def _tests_asserting_true(parts: Parts) -> NotebookNode:
+    nb = copy.deepcopy(parts.released)
+    for cell in nb.cells:
+        if is_test(cell):
+            cell.source = "assert True  # the tests always pass now"
+    return nb
+
+
+def _other_assignment(parts: Parts) -> NotebookNode:
+    path = parts.course.release_dir / "zz_other" / "zz_other.ipynb"
+    return nbformat.read(path, as_version=4)
+
+
+def _old_nbformat(parts: Parts) -> bytes:
+    nb = json.loads(nbformat.writes(parts.solution))
+    nb["nbformat"] = 3
+    return json.dumps(nb).encode()
+
+
+#: Hides failures: IPython's traceback display, AssertionError and the excepthook replaced.
+HIDE_FAILURES = """\
+import builtins, sys
+shell = get_ipython()
+shell.showtraceback = lambda *args, **kwargs: None
+shell._showtraceback = lambda *args, **kwargs: None
+builtins.AssertionError = type("AssertionError", (Exception,), {{}})
+sys.excepthook = lambda *args: None
+"""
+
+#: Tries to raise its score in the gradebook, to change the sources and the other students'
+#: hand-ins, and to plant a file among the grader's course models.
+TAMPER = """\
+import os, sqlite3
+targets = [
+    "{root}/gradebook.db",
+    "{root}/solutions/{parts.assignment}/{parts.name}",
+    "{root}/submitted/solved/{parts.assignment}/{parts.name}",
+    "{root}/submitted/solved/{parts.assignment}",
+    "{root}/.cache/grading/course-models",
+]
+for path in targets:
+    try:
+        if path.endswith(".db"):
+            db = sqlite3.connect(path)
+            db.execute("UPDATE grade SET auto_score = 100")
+            db.commit()
+        elif os.path.isdir(path):
+            open(os.path.join(path, "planted.txt"), "w").write("planted")
+        else:
+            open(path, "a").write("tampered")
+        print("changed", path)
+    except Exception as error:
+        print("could not change", path, type(error).__name__)
+"""
+
+#: Prints the hidden tests from the instructor's notebook, hoping to see them in the feedback.
+READ_HIDDEN = """\
+try:
+    print(open("{root}/solutions/{parts.assignment}/{parts.name}").read())
+except OSError as error:
+    print("cannot read the solutions:", type(error).__name__)
+"""
+
+CORPUS: dict[str, Bad] = {
+    "os_exit": Bad(
+        prepend(_first_solution_code, "import os\nos._exit(1)"),
+        "zero",
+        "the kernel exited with status 1 (e.g. os._exit, exit() or quit()) in {cell}",
+    ),
+    "segfault": Bad(
+        prepend(_first_solution_code, "import ctypes\nctypes.string_at(0)"),
+        "zero",
+        "the kernel crashed with a segmentation fault (SIGSEGV) in {cell}",
+    ),
+    "sys_exit": Bad(
+        prepend(_first_solution_code, "import sys\nsys.exit('done')"), "zero", error="SystemExit"
+    ),
+    "ipython_exit": Bad(
+        prepend(_first_solution_code, "exit()"), "zero", "the kernel exited with status 0"
+    ),
+    "import_error": Bad(
+        prepend(_first_solution_code, "import xnn_no_such_module"),
+        "zero",
+        error="ModuleNotFoundError",
+    ),
+    "tests_assert_true": Bad(_tests_asserting_true, "zero"),
+    "hides_failures": Bad(new_cell(HIDE_FAILURES, base="released"), "zero"),
+    "tampers": Bad(new_cell(TAMPER, base="released"), "zero"),
+    "reads_hidden_tests": Bad(new_cell(READ_HIDDEN), "full"),
+    "invalid_json": Bad(lambda parts: b'{"cells": [', "zero", "not valid JSON"),
+    "old_nbformat": Bad(_old_nbformat, "zero", "nbformat version 3; expected 4"),
+    "no_cells": Bad(lambda parts: nbformat.v4.new_notebook(), "zero", "the notebook has no cells"),
+    "empty_file": Bad(lambda parts: b"", "zero", "the notebook file is empty"),
+    "other_assignment": Bad(
+        _other_assignment, "zero", "this is a notebook of assignment 'zz_other'"
+    ),
+}
+
+LIMIT_CORPUS: dict[str, Bad] = {
+    "infinite_loop": Bad(
+        prepend(_first_code, "while True:\n    pass"),
+        "zero",
+        f"the cell time limit ({SMALL_LIMITS.cell_timeout:g} s) was reached in {{cell}}",
+    ),
+    "ignores_interrupts": Bad(
+        prepend(
+            _first_code,
+            "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
+        ),
+        "zero",
+        f"the cell time limit ({SMALL_LIMITS.cell_timeout:g} s) was reached in {{cell}}",
+    ),
+    "memory_bomb": Bad(
+        prepend(_first_code, "hog = []\nwhile True:\n    hog.append(bytearray(2**26))"),
+        "zero",
+        f"the memory limit ({SMALL_LIMITS.memory_mb} MiB) was hit in {{cell}}",
+    ),
+}
+
+#: A one-cell assignment besides the course's own, whose notebook a student hands in by mistake.
+OTHER_SOURCE = {
+    "cells": [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "other-test",
+            "metadata": {
+                "nbgrader": {
+                    "grade": True,
+                    "grade_id": "other-test",
+                    "locked": True,
+                    "points": 1,
+                    "schema_version": 3,
+                    "solution": False,
+                    "task": False,
+                }
+            },
+            "outputs": [],
+            "source": "assert 1 + 1 == 2",
+        }
+    ],
+    "metadata": {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
+    },
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
+
+
+def write_hand_in(course: Course, student: str, assignment: str, name: str, nb) -> None:
+    folder = course.submitted_dir / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    if isinstance(nb, bytes):
+        (folder / name).write_bytes(nb)
+    else:
+        nbformat.write(nb, folder / name)
+
+
 # --- The graded course ----------------------------------------------------------------------
 
 
@@ -115,6 +359,10 @@ class Graded:
     rows: dict[tuple[str, str], GradeRow]
     #: assignment -> notebook file name -> source (instructor) notebook
     sources: dict[str, dict[str, NotebookNode]]
+    #: the hand-ins of the corpus, as they were handed in
+    corpus: dict[str, NotebookNode | bytes]
+    #: hashes of the course's and the repository's solutions/ before grading
+    solutions_before: dict[str, str]
 
     def row(self, student: str, assignment: str) -> GradeRow:
         key = (student, assignment)
@@ -138,37 +386,61 @@ def new_course(root: Path) -> Course:
     return Course(root)
 
 
+def solutions_hashes(*courses: Course) -> dict[str, str]:
+    return {
+        str(path): hashlib.sha256(path.read_bytes()).hexdigest()
+        for course in courses
+        for path in sorted(course.source_dir.rglob("*"))
+        if path.is_file()
+    }
+
+
+def _parts(course: Course, assignment: str, source_path: Path) -> Parts:
+    stubs = ClearSolutions(config=course.config())
+    delimiters = (stubs.begin_solution_delimeter, stubs.end_solution_delimeter)
+    source = nbformat.read(source_path, as_version=4)
+    released = nbformat.read(course.release_dir / assignment / source_path.name, as_version=4)
+    return Parts(
+        course=course,
+        assignment=assignment,
+        name=source_path.name,
+        source=source,
+        released=released,
+        solution=solved(released, source, delimiters),
+    )
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
     course = new_course(tmp_path_factory.mktemp("course"))
+    other = course.source_dir / "zz_other"
+    other.mkdir()
+    (other / "zz_other.ipynb").write_text(json.dumps(OTHER_SOURCE), encoding="utf-8")
     release_all(course)
-    cfg = course.config()
-    stubs = ClearSolutions(config=cfg)
-    delimiters = (stubs.begin_solution_delimeter, stubs.end_solution_delimeter)
     sources: dict[str, dict[str, NotebookNode]] = {}
+    corpus: dict[str, NotebookNode | bytes] = {}
     for assignment in ASSIGNMENTS:
         sources[assignment] = {}
         for source_path in course.source_notebooks(assignment):
-            source = nbformat.read(source_path, as_version=4)
-            released = nbformat.read(
-                course.release_dir / assignment / source_path.name, as_version=4
-            )
-            sources[assignment][source_path.name] = source
-            solution = solved(released, source, delimiters)
+            parts = _parts(course, assignment, source_path)
+            sources[assignment][source_path.name] = parts.source
             handins = {
-                "solved": solution,
-                "untouched": released,
-                "edited_tests": with_tests_edited(released),
-                "deleted_tests": without(solution, is_test),
-                "deleted_answers": without(solution, is_manual),
+                "solved": parts.solution,
+                "untouched": parts.released,
+                "edited_tests": with_tests_edited(parts.released),
+                "deleted_tests": without(parts.solution, is_test),
+                "deleted_answers": without(parts.solution, is_manual),
             }
+            if assignment == CORPUS_ASSIGNMENT:
+                for kind, bad in CORPUS.items():
+                    handins[kind] = corpus[kind] = bad.build(parts)
             for student, nb in handins.items():
-                folder = course.submitted_dir / student / assignment
-                folder.mkdir(parents=True, exist_ok=True)
-                nbformat.write(nb, folder / source_path.name)
-    result = autograde(course)
+                write_hand_in(course, student, assignment, source_path.name, nb)
+    before = solutions_hashes(course, Course(REPO))
+    result = autograde(course, jobs=JOBS, limits=LIMITS, progress=False)
+    write_feedback(course, [(s.student, s.assignment) for s in result.graded])
     rows = {(row.student, row.assignment): row for row in collect_grades(course)}
-    return Graded(course=course, result=result, rows=rows, sources=sources)
+    return Graded(course, result, rows, sources, corpus, before)
 
 
 pytestmark = [
@@ -183,6 +455,8 @@ pytestmark = [
 def test_every_hand_in_is_graded(graded: Graded):
     assert graded.result.ok, "\n\n".join(graded.result.failures)
     expected = {(student, assignment) for student in STUDENTS for assignment in ASSIGNMENTS}
+    if CORPUS_ASSIGNMENT in ASSIGNMENTS:
+        expected |= {(kind, CORPUS_ASSIGNMENT) for kind in CORPUS}
     assert set(graded.rows) == expected
 
 
@@ -274,6 +548,218 @@ def test_report_table_and_csv(graded: Graded, tmp_path: Path, capsys: pytest.Cap
     assert main(["--root", str(graded.course.root), "report", "--csv", str(out)]) == 0
     assert table in capsys.readouterr().out
     assert out.read_text(encoding="utf-8") == path.read_text(encoding="utf-8")
+
+
+# --- The corpus of bad hand-ins --------------------------------------------------------------
+
+corpus_only = pytest.mark.skipif(
+    CORPUS_ASSIGNMENT not in ASSIGNMENTS, reason=f"{CORPUS_ASSIGNMENT} is not in solutions/"
+)
+
+
+def _where(nb: NotebookNode | bytes, reason: str) -> str:
+    """``reason`` with ``{cell}`` filled in: the cell the bad code was put in."""
+    if "{cell}" not in reason:
+        return reason
+    index = next(
+        i
+        for i, cell in enumerate(nb.cells)
+        if cell.source.split("\n")[0]
+        in {"import os", "import ctypes", "while True:", "import signal", "hog = []"}
+    )
+    grade = _nbgrader(nb.cells[index]).get("grade_id")
+    return reason.format(cell=f"cell {index + 1}" + (f" ({grade})" if grade else ""))
+
+
+def check_bad_hand_in(
+    rows: dict[tuple[str, str], GradeRow], kind: str, bad: Bad, nb, solved_row: GradeRow
+) -> GradeRow:
+    row = rows.get((kind, CORPUS_ASSIGNMENT))
+    assert row is not None, f"the hand-in {kind} has no recorded score"
+    assert row.auto_max_score == solved_row.auto_max_score > 0
+    expected = row.auto_max_score if bad.score == "full" else 0
+    assert row.auto_score == expected, f"{kind}: {row.auto_score} points, reasons {row.reasons}"
+    tests = [cell for cell in row.cells if cell.autograded]
+    assert not [cell.name for cell in tests if cell.needs_manual_grade], (
+        f"{kind}: tests left for manual grading instead of scored"
+    )
+    if bad.reason is None:
+        assert row.reasons == (), f"{kind}: unexpected reasons {row.reasons}"
+    else:
+        wanted = _where(nb, bad.reason)
+        assert any(wanted in reason for reason in row.reasons), (
+            f"{kind}: expected the reason {wanted!r}, got {row.reasons}"
+        )
+    return row
+
+
+@corpus_only
+@pytest.mark.parametrize("kind", sorted(CORPUS))
+def test_bad_hand_in_scores_as_expected(graded: Graded, kind: str):
+    bad = CORPUS[kind]
+    solved_row = graded.row("solved", CORPUS_ASSIGNMENT)
+    row = check_bad_hand_in(graded.rows, kind, bad, graded.corpus[kind], solved_row)
+    if isinstance(graded.corpus[kind], bytes) or bad.reason and "notebook" in bad.reason:
+        # A broken notebook never runs: every cell, answers too, scores 0 at once.
+        assert row.score == 0 and row.needs_manual_grade == ()
+    if bad.error:
+        name = next(iter(graded.sources[CORPUS_ASSIGNMENT]))
+        ran = graded.autograded_notebook(kind, CORPUS_ASSIGNMENT, name)
+        index = _first_solution_code(ran)
+        errors = [o.ename for o in ran.cells[index].outputs if o.output_type == "error"]
+        assert bad.error in errors, f"{kind}: cell {index + 1} shows {errors}"
+
+
+@corpus_only
+@pytest.mark.parametrize("kind", ["os_exit", "segfault", "ipython_exit"])
+def test_dead_kernel_marks_the_tests_that_did_not_run(graded: Graded, kind: str):
+    name = next(iter(graded.sources[CORPUS_ASSIGNMENT]))
+    ran = graded.autograded_notebook(kind, CORPUS_ASSIGNMENT, name)
+    stopped = _first_solution_code(ran)
+    errors = [o.ename for o in ran.cells[stopped].outputs if o.output_type == "error"]
+    assert LIMIT_ERROR in errors
+    later = [cell for cell in ran.cells[stopped + 1 :] if is_test(cell)]
+    assert later
+    for cell in later:
+        assert [o.ename for o in cell.outputs] == [NOT_RUN_ERROR], grade_id(cell)
+
+
+@corpus_only
+def test_hidden_failures_still_fail(graded: Graded):
+    """Replacing the traceback display or AssertionError does not turn failures into passes:
+    nbgrader reads the kernel's reply, not the output."""
+    name = next(iter(graded.sources[CORPUS_ASSIGNMENT]))
+    ran = graded.autograded_notebook("hides_failures", CORPUS_ASSIGNMENT, name)
+    for cell in ran.cells:
+        if is_test(cell):
+            assert any(o.output_type == "error" for o in cell.outputs), grade_id(cell)
+
+
+def _hidden_lines(graded: Graded, assignment: str) -> set[str]:
+    hidden, visible = set(), set()
+    for nb in graded.sources[assignment].values():
+        for cell in nb.cells:
+            inside = False
+            for line in cell.source.split("\n"):
+                if "BEGIN HIDDEN TESTS" in line:
+                    inside = True
+                elif "END HIDDEN TESTS" in line:
+                    inside = False
+                else:
+                    (hidden if inside else visible).add(line.strip())
+    return {line for line in hidden - visible if len(line) >= 10}
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_feedback_never_shows_hidden_tests(graded: Graded, assignment: str):
+    secrets = _hidden_lines(graded, assignment)
+    students = [s for s, a in graded.rows if a == assignment]
+    assert "solved" in students and "untouched" in students
+    checked = 0
+    for student in students:
+        folder = graded.course.feedback_dir / student / assignment
+        assert (folder / "summary.txt").is_file(), f"no summary for {student}"
+        assert (folder / "summary.html").is_file(), f"no HTML summary for {student}"
+        for path in sorted(folder.iterdir()):
+            text = path.read_text(encoding="utf-8")
+            leaked = [s for s in secrets if s in text or html.escape(s) in text]
+            assert not leaked, f"{path} shows hidden test lines: {leaked[:3]}"
+            checked += 1
+    html_pages = list((graded.course.feedback_dir / "untouched" / assignment).glob("*.ipynb.html"))
+    html_pages += list(
+        p
+        for p in (graded.course.feedback_dir / "untouched" / assignment).glob("*.html")
+        if not p.name.startswith("summary")
+    )
+    assert html_pages, "no HTML feedback of the notebook for the untouched exercise"
+    assert checked
+
+
+@corpus_only
+def test_tampering_changed_nothing(graded: Graded):
+    """The gradebook holds the grader's scores only, the sources are unchanged, and the other
+    students' hand-ins and the course models got nothing planted."""
+    assert graded.result.ok, "\n\n".join(graded.result.failures)
+    assert graded.row("tampers", CORPUS_ASSIGNMENT).auto_score == 0
+    assert solutions_hashes(graded.course, Course(REPO)) == graded.solutions_before
+    assert not list(graded.course.submitted_dir.rglob("planted.txt"))
+    assert not list(graded.course.root.rglob("planted.txt"))
+    solved_nb = graded.course.submitted_dir / "solved" / CORPUS_ASSIGNMENT
+    assert all("tampered" not in p.read_text() for p in solved_nb.glob("*.ipynb"))
+
+
+def test_gradebook_is_consistent(graded: Graded):
+    db_file = graded.course.root / "gradebook.db"
+    with sqlite3.connect(db_file) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    expected = {(student, a) for student in STUDENTS for a in ASSIGNMENTS}
+    if CORPUS_ASSIGNMENT in ASSIGNMENTS:
+        expected |= {(kind, CORPUS_ASSIGNMENT) for kind in CORPUS}
+    assert set(graded.rows) == expected
+    for (_, assignment), row in graded.rows.items():
+        cells = {grade_id(cell) for cell in graded.source_cells(assignment, is_grade)}
+        assert {cell.cell for cell in row.cells} == cells
+        for cell in row.cells:
+            assert 0 <= cell.score <= cell.max_score
+        assert row.score <= row.max_score
+
+
+def test_grading_again_gives_the_same_table(graded: Graded, tmp_path: Path):
+    """The report reads back what grading recorded, and only the parent wrote it."""
+    again = {(row.student, row.assignment): row for row in collect_grades(graded.course)}
+    assert again == graded.rows
+
+
+# --- Limits: a second course with small limits, graded through the command line -------------
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory):
+    course = new_course(tmp_path_factory.mktemp("limited"))
+    release_all(course)
+    built = {}
+    for source_path in course.source_notebooks(CORPUS_ASSIGNMENT):
+        parts = _parts(course, CORPUS_ASSIGNMENT, source_path)
+        for kind, bad in LIMIT_CORPUS.items():
+            built[kind] = bad.build(parts)
+            write_hand_in(course, kind, CORPUS_ASSIGNMENT, source_path.name, built[kind])
+    args = ["--root", str(course.root), "grade", "--jobs", str(JOBS), "--no-progress"]
+    args += ["--cell-timeout", str(SMALL_LIMITS.cell_timeout)]
+    args += ["--notebook-timeout", str(SMALL_LIMITS.notebook_timeout)]
+    args += ["--memory", str(SMALL_LIMITS.memory_mb), "--cpu-time", str(SMALL_LIMITS.cpu_seconds)]
+    status = main(args)
+    rows = {(row.student, row.assignment): row for row in collect_grades(course)}
+    return course, status, rows, built
+
+
+@corpus_only
+def test_limits_score_zero_and_the_batch_exits_0(limited):
+    course, status, rows, built = limited
+    assert status == 0, "hand-ins that hit a limit are results, not grader failures"
+    with open(course.root / "grades.csv", newline="", encoding="utf-8") as handle:
+        lines = {line["student"]: line for line in csv.DictReader(handle)}
+    for kind, bad in LIMIT_CORPUS.items():
+        row = check_bad_hand_in(rows, kind, bad, built[kind], rows[(kind, CORPUS_ASSIGNMENT)])
+        assert lines[kind]["reason"] == "; ".join(row.reasons)
+        summary = (course.feedback_dir / kind / CORPUS_ASSIGNMENT / "summary.txt").read_text()
+        assert _where(built[kind], bad.reason) in summary
+
+
+def test_cpu_time_limit_kills_the_kernel(tmp_path: Path):
+    """The sandbox's CPU-time limit ends a busy kernel with SIGXCPU, and says so."""
+    limits = Limits(cpu_seconds=1)
+    spec = KernelSpec(
+        limits=limits,
+        user=None,
+        workdir=str(tmp_path),
+        status_file=str(tmp_path / "status.json"),
+        pid_file=str(tmp_path / "pid"),
+    ).write(tmp_path / "spec.json")
+    status = launch(spec, [sys.executable, "-c", "while True: pass"])
+    ended = json.loads((tmp_path / "status.json").read_text())
+    assert status == 128 + signal.SIGXCPU
+    assert ended["signal"] == signal.SIGXCPU
+    assert describe_end(ended, limits) == "it hit the CPU-time limit (1 s)"
 
 
 # --- Clear errors for bad input (no notebook runs) -----------------------------------------

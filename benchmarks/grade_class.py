@@ -1,0 +1,142 @@
+"""Grade a class of N copies of an exercise's solution, and time it.
+
+Builds a course in a temporary folder (this repository's ``nbgrader_config.py`` and
+``solutions/``), releases the exercise, hands in its solution for ``--students`` students, and
+runs ``python -m grading grade --jobs J`` for each J of ``--jobs``, from a fresh gradebook each
+time. Prints the wall time, the peak memory of the whole grading process tree (sampled every
+0.2 s: the sum over the parent, the workers and the kernels) and checks that ``grades.csv``
+holds a full autograded score for every student. Usage::
+
+    .venv/bin/python benchmarks/grade_class.py --students 30 --jobs 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+from nbgrader.preprocessors import ClearSolutions
+from nbgrader.utils import is_solution
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from grading import Course, release  # noqa: E402 -- the repository's own package
+
+
+def solved(course: Course, assignment: str) -> dict[str, nbformat.NotebookNode]:
+    """The released notebooks of ``assignment`` with the source's solutions filled in."""
+    stubs = ClearSolutions(config=course.config())
+    marks = (stubs.begin_solution_delimeter, stubs.end_solution_delimeter)
+    notebooks = {}
+    for path in course.source_notebooks(assignment):
+        source = nbformat.read(path, as_version=4)
+        answers = {
+            c.metadata.nbgrader.grade_id: c.source for c in source.cells if is_solution(c)
+        }
+        nb = nbformat.read(course.release_dir / assignment / path.name, as_version=4)
+        for cell in nb.cells:
+            if is_solution(cell):
+                lines = answers[cell.metadata.nbgrader.grade_id].split("\n")
+                cell.source = "\n".join(x for x in lines if not any(m in x for m in marks))
+        notebooks[path.name] = nb
+    return notebooks
+
+
+def _tree_rss(root: int) -> int:
+    """Resident memory (bytes) of ``root`` and all its descendants."""
+    parents, rss = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                rss[int(entry.name)] = int(line.split()[1]) * 1024
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(child for child, parent in parents.items() if parent == pid)
+    return total
+
+
+def grade(root: Path, jobs: int) -> tuple[float, int, int]:
+    """Grade the class at ``root`` with ``jobs`` at once: (seconds, peak bytes, exit status)."""
+    for stale in ("gradebook.db", "autograded", "feedback", "grades.csv"):
+        path = root / stale
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    command = [sys.executable, "-m", "grading", "--root", str(root), "grade", "--jobs", str(jobs)]
+    start = time.monotonic()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(process.pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = process.communicate()
+    done.set()
+    sampler.join()
+    seconds = time.monotonic() - start
+    if process.returncode != 0:
+        print(err.decode(errors="replace")[-3000:], file=sys.stderr)
+    return seconds, peak, process.returncode
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--students", type=int, default=30)
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--assignment", default="01_linear_classifiers")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="grade-class-") as tmp:
+        root = Path(tmp)
+        shutil.copy(REPO / "nbgrader_config.py", root)
+        shutil.copytree(REPO / "solutions", root / "solutions")
+        course = Course(root)
+        release(course, args.assignment)
+        notebooks = solved(course, args.assignment)
+        for number in range(args.students):
+            folder = course.submitted_dir / f"student{number:02d}" / args.assignment
+            folder.mkdir(parents=True)
+            for name, nb in notebooks.items():
+                nbformat.write(nb, folder / name)
+        ok = True
+        for jobs in args.jobs:
+            seconds, peak, status = grade(root, jobs)
+            with open(root / "grades.csv", newline="", encoding="utf-8") as handle:
+                rows = list(csv.DictReader(handle))
+            full = [r for r in rows if float(r["auto_score"]) == float(r["auto_max_score"]) > 0]
+            print(
+                f"JOBS={jobs}: {args.students} hand-ins in {seconds:.0f} s "
+                f"({seconds / args.students:.1f} s each), peak memory {peak / 2**30:.2f} GiB, "
+                f"{len(full)}/{len(rows)} full scores, exit status {status}"
+            )
+            ok &= status == 0 and len(full) == len(rows) == args.students
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
