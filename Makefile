@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup book test lint lab exercises grade train-slurm clean
+.PHONY: help setup book test lint lab exercises grade grade-slurm train-slurm clean
 
 help:
 	@echo "make book       build the HTML book into _build/html (executes every chapter)"
@@ -15,6 +15,7 @@ help:
 	@echo "make lab        open the exercises in JupyterLab"
 	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader"
 	@echo "make grade      autograde every submission in submitted/<student>/<assignment>/ (JOBS=N)"
+	@echo "make grade-slurm  the same grading as a Slurm job array (slurm/config.toml)"
 	@echo "make train-slurm  train the course models as a Slurm job (slurm/config.toml)"
 	@echo "make clean      remove the built book, caches and grading output (keeps .venv)"
 
@@ -53,6 +54,9 @@ grade: setup
 	$(BIN)/python -m grading grade --jobs $(JOBS)
 
 # Slurm jobs; partition, account and resources are set in slurm/config.toml.
+grade-slurm: setup
+	$(BIN)/python -m grading grade --slurm
+
 train-slurm: setup
 	$(BIN)/python -m grading.slurm train
 

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import itertools
 import json
+import logging
 import math
 import os
 import shlex
@@ -43,13 +43,14 @@ import sys
 import tempfile
 import time
 import tomllib
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
-from queue import Queue
 
 import nbformat
+from sqlalchemy.exc import SAWarning
 from tqdm.auto import tqdm
 
 from .autograde import (
@@ -67,7 +68,7 @@ from .autograde import (
     snapshot_sources,
 )
 from .autograde import _Outcome as Outcome
-from .course import Course, GradingError
+from .course import LOG, Course, GradingError
 from .feedback import write_feedback
 from .release import register
 from .report import collect_grades, write_csv
@@ -109,8 +110,6 @@ STATE_REASONS = {
     "FAILED": "the Slurm task failed",
     "COMPLETED": "the Slurm task ended without grading this hand-in",
 }
-#: Sandbox slots of array tasks start here, apart from those of a local ``make grade``.
-FIRST_SLOT = 100
 
 
 class SlurmError(GradingError):
@@ -434,23 +433,12 @@ def grade_submission(
     gradebook_copy: Path,
     course_models: Path | None,
     limits: Limits,
-    slot: int,
     verbose: bool,
 ) -> Outcome:
-    """Grade one hand-in exactly as ``make grade`` does, in grading slot ``slot``."""
-    slots: Queue = Queue()
-    slots.put(slot)
+    """Grade one hand-in exactly as ``make grade`` does: a sandboxed child process with the
+    grader's limits, in a workspace under ``base``; the gradebook is not touched."""
     return _grade_one(
-        course,
-        submission,
-        runnable,
-        notes,
-        base,
-        gradebook_copy,
-        course_models,
-        limits,
-        slots,
-        verbose,
+        course, submission, runnable, notes, base, gradebook_copy, course_models, limits, verbose
     )
 
 
@@ -640,6 +628,13 @@ def grade_on_slurm(
         course.root,
     )
     plan.write(run)
+    log.info(
+        "submitted array job %s (%d tasks) and collecting job %s; run folder %s",
+        plan.array_id or "-",
+        plan.tasks,
+        plan.collect_id,
+        run,
+    )
     slurm_run = SlurmRun(folder=run, plan=plan)
     if not wait_for_end:
         return slurm_run
@@ -674,32 +669,13 @@ def _stop(signum: int, frame: object) -> None:
     raise _Stopped(signal.Signals(signum).name)
 
 
-def _node_slot() -> tuple[int, object]:
-    """A grading slot that no other task on this node holds (held while the file is open).
-
-    Each slot has its own sandbox user where the grader is root (:mod:`grading.sandbox`), and
-    what that user leaves running is killed after each hand-in: two tasks on one node must not
-    share one.
-    """
-    folder = Path(tempfile.gettempdir()) / "xnn-grading-slots"
-    folder.mkdir(exist_ok=True)
-    for slot in itertools.count(FIRST_SLOT):
-        handle = open(folder / f"{slot}.lock", "w")  # noqa: SIM115 -- held for the task's life
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            continue
-        return slot, handle
-    raise AssertionError("unreachable")
-
-
 def run_task(run: Path, task: int) -> int:
     """Array task ``task``: grade its hand-ins, one result file each (never the gradebook)."""
     plan = Plan.read(run)
     course = Course(Path(plan.root))
     limits = Limits(**plan.limits)
-    slot, _lock = _node_slot()
+    # Without task affinity, torch would start a thread per core of the node in every task.
+    os.environ.setdefault("OMP_NUM_THREADS", os.environ.get("SLURM_CPUS_PER_TASK", "1"))
     signal.signal(signal.SIGTERM, _stop)
     where = f"Slurm task {os.environ.get('SLURM_JOB_ID', '?')} on {socket.gethostname()}"
     base = Path(tempfile.mkdtemp(prefix="grading-slurm-"))
@@ -720,7 +696,6 @@ def run_task(run: Path, task: int) -> int:
                     run / "gradebook.db",
                     Path(plan.course_models) if plan.course_models else None,
                     limits,
-                    slot,
                     plan.verbose,
                 )
             except _Stopped as stopped:
@@ -973,6 +948,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     collecting.add_argument("run", type=Path, help="the run's folder")
     args = parser.parse_args(argv)
+    # As `python -m grading`: nbgrader's log and SQLAlchemy's autoflush warnings stay out of
+    # the jobs' logs; problems are reported by the grader itself.
+    LOG.setLevel(logging.ERROR)
+    LOG.propagate = False
+    warnings.filterwarnings("ignore", category=SAWarning, module="nbgrader")
     try:
         if args.command == "train":
             return _train(args)
