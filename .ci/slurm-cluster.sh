@@ -95,7 +95,7 @@ start() {
   chmod 0755 "$MUNGE_SOCKET_DIR"
   if [ ! -S "$MUNGE_SOCKET_DIR/munge.socket.2" ] || ! munge -n </dev/null >/dev/null 2>&1; then
     [ -f /etc/munge/munge.key ] || { say "no /etc/munge/munge.key: run mungekey -c"; exit 1; }
-    runuser -u munge -- munged
+    runuser -u munge -- munged --force
     # munged writes its pid file to its own folder; keep a copy beside ours for `stop`.
     cp "$MUNGE_SOCKET_DIR/munged.pid" "$DIR/munged.pid"
     say "munged started (pid $(cat "$DIR/munged.pid"))"

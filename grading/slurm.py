@@ -582,7 +582,7 @@ def grade_on_slurm(
     why = reachable()
     if why:
         raise SlurmError(f"cannot grade on Slurm: {why}.")
-    csv = Path(csv) if csv is not None else course.root / "grades.csv"
+    csv = Path(csv).resolve() if csv is not None else course.root / "grades.csv"
     plan = plan_class(course, config, limits, csv)
     plan.verbose = verbose
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -647,7 +647,16 @@ def grade_on_slurm(
         finished = done + len(list((run / "results").glob("*.json")))
         bar.update(finished - bar.n)
 
-    wait([job for job in (plan.array_id, plan.collect_id) if job], tick)
+    try:
+        wait([job for job in (plan.array_id, plan.collect_id) if job], tick)
+    except KeyboardInterrupt:
+        bar.close()
+        print(
+            f"\nstopped waiting; the jobs go on, and job {plan.collect_id} records the scores "
+            "(`squeue --me` shows them; `python -m grading report` prints the table after).",
+            file=sys.stderr,
+        )
+        raise
     tick()
     bar.close()
     if not (run / "collected.json").is_file():
@@ -897,15 +906,18 @@ def grade_command(
 ) -> int:
     """``python -m grading grade --slurm``: grade, then print the table like ``make grade``."""
     config = SlurmConfig.for_course(course, args.slurm_config)
-    run = grade_on_slurm(
-        course,
-        config,
-        limits,
-        csv=args.csv,
-        wait_for_end=not args.no_wait,
-        progress=not args.no_progress,
-        verbose=args.verbose,
-    )
+    try:
+        run = grade_on_slurm(
+            course,
+            config,
+            limits,
+            csv=args.csv,
+            wait_for_end=not args.no_wait,
+            progress=not args.no_progress,
+            verbose=args.verbose,
+        )
+    except KeyboardInterrupt:
+        return 130
     plan = run.plan
     print(
         f"Slurm: array job {plan.array_id or '-'} ({plan.tasks} tasks, --time={plan.time} "
