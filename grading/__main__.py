@@ -107,10 +107,24 @@ def _limit_options(step: argparse.ArgumentParser) -> None:
     )
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (pytest swaps it per test)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def _setup_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("[%(name)s] %(levelname)s: %(message)s"))
     grading_log = logging.getLogger("grading")
+    for old in [h for h in grading_log.handlers if isinstance(h, _StderrHandler)]:
+        grading_log.removeHandler(old)  # main() called again, e.g. by the tests
     grading_log.addHandler(handler)
     grading_log.setLevel(logging.INFO)
     # nbgrader warns about every test cell with hidden tests (its checksum "changed" because

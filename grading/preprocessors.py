@@ -8,7 +8,7 @@ import re
 import time
 from pathlib import Path
 
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import ClearHiddenTests, Execute, OverwriteCells
@@ -138,12 +138,7 @@ class LimitedExecute(Execute):
             if output.output_type != "error":
                 continue
             if output.ename == "CellTimeoutError":
-                if self._notebook_bound:
-                    what = f"the notebook time limit ({self.notebook_timeout:g} s)"
-                    limit = "notebook time"
-                else:
-                    what = f"the cell time limit ({self.timeout:g} s)"
-                    limit = "cell time"
+                limit, what = self._time_limit()
                 raise LimitHit(f"{what} was reached in {describe_cell(self.nb, index)}", limit)
             if output.ename == "MemoryError":
                 raise LimitHit(
@@ -152,6 +147,12 @@ class LimitedExecute(Execute):
                     "memory",
                 )
         return cell, resources
+
+    def _time_limit(self) -> tuple[str, str]:
+        """(limit, in words) of the time limit that ended the current cell."""
+        if self._notebook_bound:
+            return "notebook time", f"the notebook time limit ({self.notebook_timeout:g} s)"
+        return "cell time", f"the cell time limit ({self.timeout:g} s)"
 
     def _kernel_end(self) -> str:
         from .sandbox import Limits, describe_end  # the launcher's view of how the kernel ended
@@ -181,6 +182,9 @@ class LimitedExecute(Execute):
             return nb, resources, {"limit": None, "reason": None, "cell": None}
         except LimitHit as hit:
             reason, limit = hit.reason, hit.limit
+        except CellTimeoutError:  # the kernel did not even answer the interrupt
+            limit, what = self._time_limit()
+            reason = f"{what} was reached in {describe_cell(nb, self._index)}"
         except DeadKernelError:
             if self._index < 0:
                 raise  # no code of the hand-in ran yet: the grader's own problem

@@ -285,7 +285,14 @@ def _child(argv: list[str], spec: KernelSpec, uid: int, gid: int) -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core files from a segfault
         if spec.user is not None:
-            _private_mounts(spec, Path(spec.status_file).parent / "mounts")
+            try:
+                _private_mounts(spec, Path(spec.status_file).parent / "mounts")
+            except OSError as error:  # e.g. a container without CAP_SYS_ADMIN
+                print(
+                    f"grading.sandbox: no private mounts ({error}); the kernel sees the "
+                    "course's files, read-only to it",
+                    file=sys.stderr,
+                )
             os.setgroups([])
             os.setgid(gid)
             os.setuid(uid)
@@ -299,7 +306,12 @@ def _child(argv: list[str], spec: KernelSpec, uid: int, gid: int) -> None:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.execvp(argv[0], argv)
     except BaseException as error:  # noqa: BLE001 -- report anything, then leave the fork
-        print(f"grading.sandbox: could not start the kernel: {error!r}", file=sys.stderr)
+        print(
+            f"grading.sandbox: could not start the kernel as {spec.user or 'the grader'}: "
+            f"{error!r}. The sandbox user must be able to read the Python installation, the "
+            "virtual environment and the course library (check the folders' permissions).",
+            file=sys.stderr,
+        )
     os._exit(127)
 
 

@@ -26,6 +26,7 @@ import csv
 import hashlib
 import html
 import json
+import os
 import shutil
 import signal
 import sqlite3
@@ -155,24 +156,19 @@ class Parts:
     solution: NotebookNode
 
 
-def _first_solution_code(nb: NotebookNode) -> int:
-    return next(
-        i for i, cell in enumerate(nb.cells) if is_solution(cell) and cell.cell_type == "code"
-    )
-
-
 def _first_code(nb: NotebookNode) -> int:
     return next(i for i, cell in enumerate(nb.cells) if cell.cell_type == "code")
 
 
-def prepend(where: Callable[[NotebookNode], int], code: str, base: str = "solution"):
-    """A builder: ``code`` put at the top of the cell ``where`` picks, in the solved (or
-    untouched) exercise."""
+def first_cell(code: str):
+    """A builder: the solved exercise with a new code cell ``code`` before its first code cell
+    (a student may add cells anywhere; the locked set-up cell would be restored)."""
 
     def build(parts: Parts) -> NotebookNode:
-        nb = copy.deepcopy(parts.solution if base == "solution" else parts.released)
-        cell = nb.cells[where(nb)]
-        cell.source = code + "\n" + cell.source
+        nb = copy.deepcopy(parts.solution)
+        cell = nbformat.v4.new_code_cell(code)
+        cell.id = "bad-code-first"
+        nb.cells.insert(_first_code(nb), cell)
         return nb
 
     return build
@@ -256,29 +252,23 @@ except OSError as error:
 
 CORPUS: dict[str, Bad] = {
     "os_exit": Bad(
-        prepend(_first_solution_code, "import os\nos._exit(1)"),
+        first_cell("import os\nos._exit(1)"),
         "zero",
         "the kernel exited with status 1 (e.g. os._exit, exit() or quit()) in {cell}",
     ),
     "segfault": Bad(
-        prepend(_first_solution_code, "import ctypes\nctypes.string_at(0)"),
+        first_cell("import ctypes\nctypes.string_at(0)"),
         "zero",
         "the kernel crashed with a segmentation fault (SIGSEGV) in {cell}",
     ),
-    "sys_exit": Bad(
-        prepend(_first_solution_code, "import sys\nsys.exit('done')"), "zero", error="SystemExit"
-    ),
-    "ipython_exit": Bad(
-        prepend(_first_solution_code, "exit()"), "zero", "the kernel exited with status 0"
-    ),
+    "sys_exit": Bad(first_cell("import sys\nsys.exit('done')"), "zero", error="SystemExit"),
     "import_error": Bad(
-        prepend(_first_solution_code, "import xnn_no_such_module"),
+        first_cell("import xnn_no_such_module"),
         "zero",
         error="ModuleNotFoundError",
     ),
     "tests_assert_true": Bad(_tests_asserting_true, "zero"),
     "hides_failures": Bad(new_cell(HIDE_FAILURES, base="released"), "zero"),
-    "tampers": Bad(new_cell(TAMPER, base="released"), "zero"),
     "reads_hidden_tests": Bad(new_cell(READ_HIDDEN), "full"),
     "invalid_json": Bad(lambda parts: b'{"cells": [', "zero", "not valid JSON"),
     "old_nbformat": Bad(_old_nbformat, "zero", "nbformat version 3; expected 4"),
@@ -289,22 +279,27 @@ CORPUS: dict[str, Bad] = {
     ),
 }
 
+#: Run as root, the grader keeps student code away from the gradebook and the other hand-ins;
+#: as another user it can only detect the damage afterwards, so the tamperer is left out there.
+ROOT = os.geteuid() == 0
+if ROOT:
+    CORPUS["tampers"] = Bad(new_cell(TAMPER, base="released"), "zero")
+
 LIMIT_CORPUS: dict[str, Bad] = {
     "infinite_loop": Bad(
-        prepend(_first_code, "while True:\n    pass"),
+        first_cell("while True:\n    pass"),
         "zero",
         f"the cell time limit ({SMALL_LIMITS.cell_timeout:g} s) was reached in {{cell}}",
     ),
     "ignores_interrupts": Bad(
-        prepend(
-            _first_code,
+        first_cell(
             "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
         ),
         "zero",
         f"the cell time limit ({SMALL_LIMITS.cell_timeout:g} s) was reached in {{cell}}",
     ),
     "memory_bomb": Bad(
-        prepend(_first_code, "hog = []\nwhile True:\n    hog.append(bytearray(2**26))"),
+        first_cell("hog = []\nwhile True:\n    hog.append(bytearray(2**26))"),
         "zero",
         f"the memory limit ({SMALL_LIMITS.memory_mb} MiB) was hit in {{cell}}",
     ),
@@ -605,20 +600,26 @@ def test_bad_hand_in_scores_as_expected(graded: Graded, kind: str):
     if bad.error:
         name = next(iter(graded.sources[CORPUS_ASSIGNMENT]))
         ran = graded.autograded_notebook(kind, CORPUS_ASSIGNMENT, name)
-        index = _first_solution_code(ran)
+        index = _first_code(ran)
         errors = [o.ename for o in ran.cells[index].outputs if o.output_type == "error"]
         assert bad.error in errors, f"{kind}: cell {index + 1} shows {errors}"
 
 
 @corpus_only
-@pytest.mark.parametrize("kind", ["os_exit", "segfault", "ipython_exit"])
+@pytest.mark.parametrize("kind", ["os_exit", "segfault"])
 def test_dead_kernel_marks_the_tests_that_did_not_run(graded: Graded, kind: str):
+    """The cell where the kernel was found dead says so, and every test after it says that it
+    did not run (and scores 0 for that reason, not as a failure of the student's code)."""
     name = next(iter(graded.sources[CORPUS_ASSIGNMENT]))
     ran = graded.autograded_notebook(kind, CORPUS_ASSIGNMENT, name)
-    stopped = _first_solution_code(ran)
-    errors = [o.ename for o in ran.cells[stopped].outputs if o.output_type == "error"]
-    assert LIMIT_ERROR in errors
-    later = [cell for cell in ran.cells[stopped + 1 :] if is_test(cell)]
+    stopped = [
+        index
+        for index, cell in enumerate(ran.cells)
+        if any(o.get("ename") == LIMIT_ERROR for o in cell.get("outputs", []))
+    ]
+    assert len(stopped) == 1, f"{kind}: cells marked as stopped: {stopped}"
+    assert stopped[0] >= _first_code(ran)
+    later = [cell for cell in ran.cells[stopped[0] + 1 :] if is_test(cell)]
     assert later
     for cell in later:
         assert [o.ename for o in cell.outputs] == [NOT_RUN_ERROR], grade_id(cell)
@@ -679,6 +680,11 @@ def test_feedback_never_shows_hidden_tests(graded: Graded, assignment: str):
 def test_tampering_changed_nothing(graded: Graded):
     """The gradebook holds the grader's scores only, the sources are unchanged, and the other
     students' hand-ins and the course models got nothing planted."""
+    if not ROOT:
+        message = "keeping student code from the gradebook needs the grader to run as root"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}, and CI runs as root")
+        pytest.skip(f"{message} (CI does; here it runs as uid {os.geteuid()})")
     assert graded.result.ok, "\n\n".join(graded.result.failures)
     assert graded.row("tampers", CORPUS_ASSIGNMENT).auto_score == 0
     assert solutions_hashes(graded.course, Course(REPO)) == graded.solutions_before
