@@ -39,9 +39,7 @@ def solved(course: Course, assignment: str) -> dict[str, nbformat.NotebookNode]:
     notebooks = {}
     for path in course.source_notebooks(assignment):
         source = nbformat.read(path, as_version=4)
-        answers = {
-            c.metadata.nbgrader.grade_id: c.source for c in source.cells if is_solution(c)
-        }
+        answers = {c.metadata.nbgrader.grade_id: c.source for c in source.cells if is_solution(c)}
         nb = nbformat.read(course.release_dir / assignment / path.name, as_version=4)
         for cell in nb.cells:
             if is_solution(cell):

@@ -18,7 +18,6 @@ hand-ins and the gradebook were changed by nobody but itself, and writes the fee
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -189,16 +188,13 @@ def check_notebook(path: Path, assignment: str, cells: dict[str, set[str]]) -> s
 # --- Course models ------------------------------------------------------------------------------
 
 
-def prepare_course_models(course: Course) -> Path | None:
+def prepare_course_models(course: Course) -> Path:
     """Train or load every course model once into the grader's own cache folder.
 
     Runs ``python -m lib course-models`` with ``XNN_COURSE_CACHE_DIR`` set to
     ``<root>/.cache/grading/course-models`` (kept between runs, so filled once). Each hand-in
-    gets its own copy of that folder. Returns ``None`` while the course library has no
-    ``course-models`` command.
+    gets its own copy of that folder.
     """
-    if importlib.util.find_spec("lib.__main__") is None:
-        return None
     folder = course.root / COURSE_MODELS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, COURSE_CACHE_ENV: str(folder)}

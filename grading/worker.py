@@ -19,6 +19,7 @@ Workspace layout (``ws`` is made by the parent, private to the grader)::
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -34,9 +35,10 @@ from .sandbox import KernelSpec, Limits, give_to
 
 #: The kernel spec name of the sandbox kernel.
 KERNEL_NAME = "xnn-sandbox"
-#: The course library's folder for the models students train themselves (``lib.train``).
+#: The course library's folder for the models students train themselves
+#: (``lib.train.CACHE_DIR_ENV``; named here so that the grader need not import torch).
 MODEL_CACHE_ENV = "XNN_CACHE_DIR"
-#: The course library's folder for the course models (``lib.train.COURSE_CACHE_ENV``).
+#: The course library's folder for the course models (``lib.train.COURSE_CACHE_DIR_ENV``).
 COURSE_CACHE_ENV = "XNN_COURSE_CACHE_DIR"
 
 AUTOGRADE_PREPROCESSORS = [
@@ -95,15 +97,22 @@ def _copy_files(source: Path, dest: Path) -> None:
             shutil.copyfile(path, target)
 
 
+def _library_root() -> Path:
+    """The repository the course library ``lib`` is imported from (found without importing
+    it: that would import torch)."""
+    spec = importlib.util.find_spec("lib")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the course library `lib` is not importable: run `make setup`.")
+    return Path(spec.origin).resolve().parent.parent
+
+
 def _reachable() -> tuple[str, ...]:
     """Folders the kernel reads: the interpreter, the environment, the course library, data."""
-    import lib  # the course library the hand-ins import
-
     paths = {
         os.path.realpath(sys.base_prefix),
         os.path.realpath(sys.prefix),
         os.path.dirname(os.path.realpath(sys.executable)),
-        str(Path(lib.__file__).resolve().parent.parent),
+        str(_library_root()),
     }
     if os.environ.get("XNN_DATA_DIR"):
         paths.add(os.path.realpath(os.environ["XNN_DATA_DIR"]))
@@ -114,10 +123,8 @@ def _hidden(root: Path) -> tuple[str, ...]:
     """What the kernel must not see: the gradebook, the sources with their hidden tests, and
     every hand-in, graded copy and feedback of the class (of this course root and of the
     repository the course library comes from)."""
-    import lib
-
     paths = []
-    for base in {root.resolve(), Path(lib.__file__).resolve().parent.parent}:
+    for base in {root.resolve(), _library_root()}:
         course = Course(base)
         if not course.config_file.is_file():
             continue

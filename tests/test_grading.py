@@ -818,3 +818,12 @@ def test_report_without_gradebook(course: Course):
     with pytest.raises(GradingError, match="no gradebook at"):
         collect_grades(course)
     assert not (course.root / "gradebook.db").exists()
+
+
+def test_grader_uses_the_course_librarys_cache_variables():
+    """The grader names lib.train's cache variables without importing torch; they must agree."""
+    from grading.worker import COURSE_CACHE_ENV, MODEL_CACHE_ENV
+    from lib import train
+
+    assert MODEL_CACHE_ENV == train.CACHE_DIR_ENV
+    assert COURSE_CACHE_ENV == train.COURSE_CACHE_DIR_ENV
