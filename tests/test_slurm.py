@@ -229,6 +229,11 @@ def local_and_slurm(slurm: None, tmp_path_factory: pytest.TempPathFactory):
     config = _write_config(on_slurm.root / "slurm.toml", TEST_CONFIG.format(per_task=1))
     args = ["--root", str(on_slurm.root), "grade", "--slurm", f"--slurm-config={config}"]
     slurm_status = main([*args, *_limit_args()])
+    solved = {row.student: row for row in collect_grades(on_slurm)}.get("solved")
+    assert solved is not None and solved.auto_score == solved.auto_max_score, (
+        f"the solved exercise lost points when graded through Slurm ({solved}): is the "
+        f"machine too busy for {LIMITS.cell_timeout:g} s per cell?"
+    )
     return local, on_slurm, slurm_status
 
 
