@@ -174,6 +174,19 @@ def first_cell(code: str):
     return build
 
 
+def in_first_answer(code: str):
+    """A builder: the solved exercise with ``code`` at the top of its first solution cell, so
+    that the rest of that answer never runs if ``code`` raises."""
+
+    def build(parts: Parts) -> NotebookNode:
+        nb = copy.deepcopy(parts.solution)
+        cell = next(c for c in nb.cells if is_solution(c) and c.cell_type == "code")
+        cell.source = code + "\n" + cell.source
+        return nb
+
+    return build
+
+
 def new_cell(code: str, base: str = "solution"):
     """A builder: a new code cell with ``code`` after the first code cell (the set-up)."""
 
@@ -261,9 +274,9 @@ CORPUS: dict[str, Bad] = {
         "zero",
         "the kernel crashed with a segmentation fault (SIGSEGV) in {cell}",
     ),
-    "sys_exit": Bad(first_cell("import sys\nsys.exit('done')"), "zero", error="SystemExit"),
+    "sys_exit": Bad(in_first_answer("import sys\nsys.exit('done')"), "zero", error="SystemExit"),
     "import_error": Bad(
-        first_cell("import xnn_no_such_module"),
+        in_first_answer("import xnn_no_such_module"),
         "zero",
         error="ModuleNotFoundError",
     ),
@@ -600,9 +613,9 @@ def test_bad_hand_in_scores_as_expected(graded: Graded, kind: str):
     if bad.error:
         name = next(iter(graded.sources[CORPUS_ASSIGNMENT]))
         ran = graded.autograded_notebook(kind, CORPUS_ASSIGNMENT, name)
-        index = _first_code(ran)
-        errors = [o.ename for o in ran.cells[index].outputs if o.output_type == "error"]
-        assert bad.error in errors, f"{kind}: cell {index + 1} shows {errors}"
+        cell = next(c for c in ran.cells if is_solution(c) and c.cell_type == "code")
+        errors = [o.ename for o in cell.outputs if o.output_type == "error"]
+        assert bad.error in errors, f"{kind}: the first answer cell shows {errors}"
 
 
 @corpus_only
