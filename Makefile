@@ -7,12 +7,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup book test lint lab exercises grade grade-slurm train-slurm clean
+.PHONY: help setup mathjax browser book test lint lab validate exercises grade grade-slurm train-slurm clean
 
 help:
 	@echo "make book       build the HTML book into _build/html (executes every chapter)"
 	@echo "make test       lint, unit tests, notebooks (nbval), exercises, grading, book build"
-	@echo "make lab        open the exercises in JupyterLab"
+	@echo "make lab        open the exercises in JupyterLab (options: LAB_ARGS=\"--port 8899\")"
+	@echo "make validate NB=exercises/<assignment>/<notebook>.ipynb"
+	@echo "                run a notebook's visible tests as the grader would, say what fails"
 	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader"
 	@echo "make grade      autograde every submission in submitted/<student>/<assignment>/ (JOBS=N)"
 	@echo "make grade-slurm  the same grading as a Slurm job array (slurm/config.toml)"
@@ -27,9 +29,45 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# TQDM_DISABLE keeps progress bars (notebook widgets) out of the book's static pages.
-book: setup
-	TQDM_DISABLE=1 $(BIN)/jupyter-book build -W -n --keep-going .
+# MathJax, pinned, from npm into .mathjax/ (the book's extension _ext/local_mathjax.py serves
+# it from the book's _static/ folder), so that equations display offline. Without npm the
+# book still builds and loads MathJax from its CDN; the build log says so in one line.
+MATHJAX_VERSION := 3.2.2
+MATHJAX := .mathjax/mathjax/.version-$(MATHJAX_VERSION)
+NPM ?= npm
+
+$(MATHJAX):
+	@mkdir -p .cache/npm
+	@if command -v $(NPM) >/dev/null 2>&1 \
+	  && $(NPM) pack --silent --pack-destination .cache/npm mathjax@$(MATHJAX_VERSION) >/dev/null; \
+	then \
+	  rm -rf .mathjax && mkdir -p .mathjax/mathjax && \
+	  tar -xzf .cache/npm/mathjax-$(MATHJAX_VERSION).tgz -C .mathjax/mathjax \
+	    --strip-components=2 package/es5 && \
+	  touch $@ && echo "MathJax $(MATHJAX_VERSION) from npm in .mathjax/"; \
+	else \
+	  echo "npm (Node.js) missing or offline: the book's equations will need the network (MathJax CDN)"; \
+	fi
+
+mathjax: $(MATHJAX)
+
+# The browser test (tests/test_browser.py) drives Debian's Chromium: installed with apt where
+# it is missing and we are root (CI); otherwise the test skips and names what to install.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	  && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the browser test (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+	  || echo "apt-get could not install chromium: the browser test will say what is missing"; \
+	fi
+
+# TQDM_DISABLE keeps progress bars (notebook widgets) out of the book's static pages. --all
+# reads every page afresh (executed notebooks stay cached in _build/.jupyter_cache):
+# sphinx-codeautolink links the names in code cells to the library's reference only in the
+# pages it reads.
+book: setup mathjax
+	TQDM_DISABLE=1 $(BIN)/jupyter-book build --all -W -n --keep-going .
 
 lint: setup
 	$(BIN)/ruff check .
@@ -38,11 +76,23 @@ lint: setup
 # nbval re-executes every chapter and solution notebook (exercises hold unsolved stubs;
 # tests/test_grading.py runs them through the autograder instead). tests/test_book.py
 # builds the book with warnings as errors.
-test: lint
+test: lint mathjax browser
 	$(BIN)/pytest --nbval-lax --nbval-cell-timeout=600 tests chapters solutions
 
+# JupyterLab refuses to run as root (Docker, cloud notebooks) unless told it may. The server
+# runs from the repository root, where nbgrader's Validate button finds nbgrader_config.py;
+# JUPYTER_PATH puts this environment's python3 kernel ahead of any other of that name.
+LAB_ARGS ?=
+LAB_AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: setup
-	$(BIN)/jupyter lab exercises
+	@echo "JupyterLab on exercises/: open the URL with the token that it prints below."
+	JUPYTER_PATH="$(CURDIR)/$(VENV)/share/jupyter$${JUPYTER_PATH:+:$$JUPYTER_PATH}" \
+	  $(BIN)/jupyter lab $(LAB_AS_ROOT) $(LAB_ARGS) exercises
+
+validate: setup
+	@test -n "$(NB)" || { echo "usage: make validate NB=exercises/<assignment>/<notebook>.ipynb" >&2; exit 2; }
+	$(BIN)/python -m grading.validate "$(NB)"
 
 exercises: setup
 	$(BIN)/python -m grading release

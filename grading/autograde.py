@@ -49,8 +49,8 @@ __all__ = ["MODEL_CACHE_ENV", "COURSE_CACHE_ENV"]
 #: or a bad notebook: ``{"<notebook>.ipynb": "reason", ...}``. Read by :mod:`grading.report`.
 NOTES_FILE = "grading-notes.json"
 
-#: Where the grader keeps the course models (``python -m lib course-models``), under the root.
-COURSE_MODELS_DIR = Path(".cache") / "grading" / "course-models"
+#: How ``python -m lib course-models`` names the folder it filled (its first line).
+COURSE_CACHE_LINE = "course cache:"
 
 
 @dataclass(frozen=True)
@@ -189,26 +189,32 @@ def check_notebook(path: Path, assignment: str, cells: dict[str, set[str]]) -> s
 
 
 def prepare_course_models(course: Course) -> Path:
-    """Train or load every course model once into the grader's own cache folder.
+    """Train or load every course model once, where the chapters keep them too.
 
-    Runs ``python -m lib course-models`` with ``XNN_COURSE_CACHE_DIR`` set to
-    ``<root>/.cache/grading/course-models`` (kept between runs, so filled once). Each hand-in
-    gets its own copy of that folder.
+    Runs ``python -m lib course-models`` in the grader's environment, so the folder is the
+    library's course cache (``$XNN_COURSE_CACHE_DIR``, else the model cache, ``.cache/models``):
+    models that the book or the tests already trained are only loaded, and a model trains at
+    most once however often a class is graded. Each hand-in gets its own copy of that folder.
     """
-    folder = course.root / COURSE_MODELS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, COURSE_CACHE_ENV: str(folder)}
     result = subprocess.run(
         [sys.executable, "-m", "lib", "course-models"],
-        env=env,
+        cwd=course.root,
         capture_output=True,
         text=True,
         check=False,
     )
-    if result.returncode != 0:
+    folder = next(
+        (
+            Path(line.removeprefix(COURSE_CACHE_LINE).strip())
+            for line in result.stdout.splitlines()
+            if line.startswith(COURSE_CACHE_LINE)
+        ),
+        None,
+    )
+    if result.returncode != 0 or folder is None:
         raise GradingError(
-            f"could not prepare the course models in {folder} (`python -m lib course-models` "
-            f"exited with {result.returncode}):\n{result.stderr.strip()[-2000:]}"
+            f"could not prepare the course models (`python -m lib course-models` exited with "
+            f"{result.returncode}):\n{(result.stderr or result.stdout).strip()[-2000:]}"
         )
     return folder
 

@@ -12,9 +12,12 @@ MNIST is by LeCun et al. (1998), "Gradient-based learning applied to document re
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
+import importlib.util
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,3 +241,245 @@ def make_loader(
     return DataLoader(
         dataset, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None
     )
+
+
+# --- Chapter 2: real photo patches and real-versus-fake folders ------------------------------
+
+#: The colour photos that ship inside scikit-image (``skimage.data``) and scikit-learn
+#: (``load_sample_images``), so the real patches need no download. Training and test photos
+#: are disjoint: a detector is tested on scenes it has never seen. The stereo pair stays on
+#: one side, since its two views show the same scene.
+TRAIN_PHOTOS = (
+    "astronaut",
+    "coffee",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "motorcycle_left",
+    "motorcycle_right",
+    "retina",
+    "flower",
+)
+TEST_PHOTOS = ("chelsea", "china", "rocket")
+#: Downscaling factors of the crops: one pixel of a patch covers 1, 2 or 4 photo pixels.
+PATCH_SCALES = (1, 2, 4)
+#: Crops whose pixels vary less than this (flat sky, a black border) are skipped.
+MIN_PATCH_STD = 0.02
+
+#: Folder of a real-versus-fake image set (``A_*/`` real, ``B_*/`` fake); chapter 2 runs on it
+#: instead of the photo patches and the course's generator when set.
+REAL_FAKE_DIR_ENV = "XNN_REAL_FAKE_DIR"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+#: Files of the photos inside the two packages (what ``skimage.data.astronaut()`` and
+#: ``sklearn.datasets.load_sample_image`` read), opened directly: importing either package
+#: takes seconds.
+_PHOTO_FILES = {
+    "astronaut": ("skimage", "data/astronaut.png"),
+    "chelsea": ("skimage", "data/chelsea.png"),
+    "coffee": ("skimage", "data/coffee.png"),
+    "hubble_deep_field": ("skimage", "data/hubble_deep_field.jpg"),
+    "immunohistochemistry": ("skimage", "data/ihc.png"),
+    "motorcycle_left": ("skimage", "data/motorcycle_left.png"),
+    "motorcycle_right": ("skimage", "data/motorcycle_right.png"),
+    "retina": ("skimage", "data/retina.jpg"),
+    "rocket": ("skimage", "data/rocket.jpg"),
+    "china": ("sklearn", "datasets/images/china.jpg"),
+    "flower": ("sklearn", "datasets/images/flower.jpg"),
+}
+
+
+def _photo(name: str) -> torch.Tensor:
+    """One bundled photo as ``[3, H, W]`` in ``[0, 1]``."""
+    package, file = _PHOTO_FILES[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(
+            f"{package} is not installed, and its bundled photo {name!r} is needed for the "
+            "real patches of chapter 2. Run `make setup` (it installs scikit-image and "
+            "scikit-learn)."
+        )
+    pixels = _read_image(Path(spec.origin).parent / file)
+    return torch.from_numpy(pixels.astype(np.float32) / 255).permute(2, 0, 1)
+
+
+def _crops(photo: torch.Tensor, count: int, size: int, rng: np.random.Generator) -> torch.Tensor:
+    """``count`` textured ``size``-square crops at seeded positions, half of them mirrored."""
+    height, width = photo.shape[-2:]
+    if count == 0:  # fewer patches than photos and scales
+        return torch.empty(0, photo.shape[0], size, size)
+    offsets = torch.arange(size)
+    chosen = torch.empty(0, photo.shape[0], size, size)
+    for _ in range(20):  # textureless regions are rare: a second draw is seldom needed
+        tops = torch.from_numpy(rng.integers(0, height - size + 1, 2 * count))
+        lefts = torch.from_numpy(rng.integers(0, width - size + 1, 2 * count))
+        rows, columns = tops[:, None] + offsets, lefts[:, None] + offsets
+        crops = photo[:, rows[:, :, None], columns[:, None, :]].transpose(0, 1)
+        chosen = torch.cat([chosen, crops[crops.std(dim=(1, 2, 3)) >= MIN_PATCH_STD]])[:count]
+        if len(chosen) == count:
+            flip = torch.from_numpy(rng.random(count) < 0.5)
+            return torch.where(flip[:, None, None, None], chosen.flip(-1), chosen)
+    raise RuntimeError(f"found only {len(chosen)} textured {size}x{size} crops; expected {count}")
+
+
+def natural_patches(
+    train: bool = True, count: int | None = None, size: int = 32, seed: int = 0
+) -> torch.Tensor:
+    """Real photo patches ``[N, 3, size, size]`` (float32 in ``[0, 1]``) for chapter 2.
+
+    Crops of the colour photos bundled with scikit-image and scikit-learn (no download), at
+    the scales of :data:`PATCH_SCALES` (anti-aliased downscaling) with random horizontal flips,
+    in equal shares per photo and scale. ``train`` picks :data:`TRAIN_PHOTOS` or the disjoint
+    :data:`TEST_PHOTOS`; ``count`` defaults to 8,000 training and 2,000 test patches. The same
+    arguments give the same patches on every machine. Prints one line naming the photos.
+    """
+    photos = TRAIN_PHOTOS if train else TEST_PHOTOS
+    count = count if count is not None else (8000 if train else 2000)
+    patches = _natural_patches(photos, count, size, seed)
+    split = "train" if train else "test"
+    print(
+        f"real {split} patches: {count:,} from bundled "
+        f"{', '.join(dict.fromkeys(Path(_PHOTO_FILES[p][1]).stem.split('_')[0] for p in photos))}"
+    )
+    return patches.clone()  # the cached copy stays as built
+
+
+@functools.lru_cache(maxsize=4)
+def _natural_patches(photos: tuple[str, ...], count: int, size: int, seed: int) -> torch.Tensor:
+    rng = np.random.default_rng([seed, len(photos), count, size])
+    shares = np.array_split(np.arange(count), len(photos) * len(PATCH_SCALES))
+    patches = []
+    for i, name in enumerate(photos):
+        photo = _photo(name)
+        for j, scale in enumerate(PATCH_SCALES):
+            shown = photo
+            if scale > 1:
+                small = (photo.shape[-2] // scale, photo.shape[-1] // scale)
+                shown = torch.nn.functional.interpolate(
+                    photo[None], size=small, mode="bilinear", antialias=True, align_corners=False
+                )[0].clamp(0, 1)
+            patches.append(_crops(shown, len(shares[i * len(PATCH_SCALES) + j]), size, rng))
+    return torch.cat(patches)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as error:
+        raise ValueError(
+            f"{path} is not a readable PNG or JPEG image ({error}). Replace or remove it."
+        ) from error
+
+
+def load_real_fake_folder(
+    root: str | Path, per_class: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A real-versus-fake image set laid out as the original course data: images
+    ``[N, 3, H, W]`` (float32 in ``[0, 1]``) and labels ``[N]`` (0 real, 1 fake).
+
+    ``root`` holds folders ``A_*/`` of real images (e.g. ``A_ffhq/``) and ``B_*/`` of generated
+    ones (e.g. ``B_stylegan/``), with PNG or JPEG files of one size. ``per_class`` keeps only
+    the first that many files of each class (in sorted order), for data sets larger than
+    memory. An unreadable image, images of different sizes, or a missing class is an error that
+    names the file or folder. Prints one line saying what it read.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"{root} is not a folder. Point {REAL_FAKE_DIR_ENV} (or root) at the folder that "
+            "holds A_*/ (real) and B_*/ (fake) image folders."
+        )
+    images, labels, size, first = [], [], None, None
+    for label, prefix in enumerate(("A_", "B_")):
+        folders = sorted(p for p in root.glob(f"{prefix}*") if p.is_dir())
+        files = sorted(
+            p for folder in folders for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+        )[:per_class]
+        if not files:
+            kind = "real" if label == 0 else "fake"
+            raise FileNotFoundError(
+                f"{root} has no {kind} images: expected PNG or JPEG files in {root}/{prefix}*/ "
+                f"(found folders: {', '.join(p.name for p in sorted(root.iterdir())) or 'none'})."
+            )
+        for path in files:
+            pixels = _read_image(path)
+            if size is None:
+                size, first = pixels.shape, path
+            elif pixels.shape != size:
+                raise ValueError(
+                    f"{path} is {pixels.shape[1]}x{pixels.shape[0]} pixels, but {first} is "
+                    f"{size[1]}x{size[0]}: all images of the set must have one size."
+                )
+            images.append(pixels)
+            labels.append(label)
+    stacked = torch.from_numpy(np.stack(images).astype(np.float32) / 255).permute(0, 3, 1, 2)
+    labels_ = torch.tensor(labels, dtype=torch.int64)
+    real, fake = int((labels_ == 0).sum()), int((labels_ == 1).sum())
+    print(f"real/fake folder {os.path.relpath(root)}: {real:,} real, {fake:,} fake images")
+    return stacked.contiguous(), labels_
+
+
+def random_shift(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Each image circularly shifted by its own random offset in rows and columns (chapter 2):
+    the content stays, its position changes; the magnitude of the Fourier transform is exactly
+    the same for every circular shift of an image."""
+    generator = torch.Generator().manual_seed(seed)
+    height, width = images.shape[-2:]
+    offsets = torch.stack(
+        [torch.randint(0, n, (len(images),), generator=generator) for n in (height, width)], 1
+    )
+    return torch.stack(
+        [
+            image.roll(tuple(offset.tolist()), dims=(-2, -1))
+            for image, offset in zip(images, offsets, strict=True)
+        ]
+    )
+
+
+# --- Chapter 3: real photos for the ImageNet sections ---------------------------------------
+
+#: scikit-image's photos that ship inside its package (no download): RGB photos, and a few
+#: grey ones that are repeated over the three channels.
+BUNDLED_PHOTOS = (
+    "astronaut",
+    "camera",
+    "chelsea",
+    "coffee",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "rocket",
+)
+#: The photos the ImageNet sections show: a cat, a cup of coffee, an astronaut, a rocket.
+PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
+
+
+def photos(names: Sequence[str] = PHOTOS, size: int = 224) -> torch.Tensor:
+    """Real photos for the ImageNet chapters, ``[N, 3, size, size]`` float in ``[0, 1]``.
+
+    They come from scikit-image's bundled images, which load offline, and are cropped as
+    torchvision's ImageNet preprocessing crops: the shorter side resized to ``size * 256 / 224``
+    (antialiased), then the centre ``size x size``. Normalising them
+    (:meth:`lib.models.ImageNetModel.normalize`) gives the network's input.
+    """
+    import skimage.data
+    from torchvision.transforms import functional as TF
+
+    unknown = [name for name in names if name not in BUNDLED_PHOTOS]
+    if unknown:
+        raise ValueError(
+            f"photos {unknown} are not among scikit-image's bundled photos; "
+            f"choose from {', '.join(BUNDLED_PHOTOS)}."
+        )
+    crops = []
+    for name in names:
+        pixels = np.asarray(getattr(skimage.data, name)())
+        if pixels.ndim == 2:
+            pixels = np.repeat(pixels[..., None], 3, axis=-1)
+        image = torch.from_numpy(np.ascontiguousarray(pixels[..., :3])).permute(2, 0, 1)
+        image = TF.resize(image, [round(size * 256 / 224)], antialias=True)
+        crops.append(TF.center_crop(image, [size, size]))
+    return torch.stack(crops).float() / 255.0

@@ -13,6 +13,8 @@ from matplotlib.ticker import MaxNLocator
 
 #: Diverging colormap for signed quantities: blue below zero, white at zero, red above.
 DIVERGING = "RdBu_r"
+#: Sequential colormap for magnitudes (spectra): dark is small, bright is large.
+SEQUENTIAL = "viridis"
 
 
 def _grid(count: int, columns: int, size: float) -> tuple[Figure, np.ndarray]:
@@ -78,3 +80,41 @@ def plot_curves(
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
+
+
+def show_magnitudes(
+    maps: torch.Tensor, titles: Sequence[str] | None = None, columns: int = 4, size: float = 2.6
+) -> Figure:
+    """Unsigned maps (``[N, 1, H, W]`` or ``[N, H, W]``) on a sequential colormap, e.g. the mean
+    log-spectra of chapter 2: brighter is larger, and each map has its own colour bar."""
+    maps = maps.detach().cpu().float().reshape(len(maps), *maps.shape[-2:])
+    fig, axes = _grid(len(maps), min(columns, len(maps)), size)
+    for i, (ax, image) in enumerate(zip(axes, maps, strict=True)):
+        shown = ax.imshow(image.numpy(), cmap=SEQUENTIAL)
+        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=10)
+    return fig
+
+
+def show_kernels(kernels: torch.Tensor, columns: int = 8, size: float = 0.9) -> Figure:
+    """Convolution kernels ``[N, C, h, w]`` as small images, e.g. a network's first layer.
+
+    One channel: a diverging colormap shared by all kernels (one colour bar), white at zero.
+    Three channels (RGB kernels of an ImageNet network): each kernel shown as colour, scaled
+    by its own largest magnitude so that grey is zero, as Krizhevsky et al. show theirs.
+    """
+    maps = kernels.detach().cpu().float()
+    if maps.shape[1] not in (1, 3):
+        raise ValueError(f"kernels of shape {tuple(maps.shape)}: expected 1 or 3 channels.")
+    fig, axes = _grid(len(maps), min(columns, len(maps)), size)
+    limit = float(maps.abs().max()) or 1.0
+    for ax, kernel in zip(axes, maps, strict=True):
+        if kernel.shape[0] == 1:
+            shown = ax.imshow(kernel[0].numpy(), cmap=DIVERGING, vmin=-limit, vmax=limit)
+        else:
+            scale = float(kernel.abs().max()) or 1.0
+            ax.imshow((0.5 + 0.5 * kernel / scale).permute(1, 2, 0).numpy())
+    if maps.shape[1] == 1:
+        fig.colorbar(shown, ax=list(axes), fraction=0.03, pad=0.02)
+    return fig

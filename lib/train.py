@@ -248,7 +248,9 @@ _LOOP_CODE = (fit, make_optimizer)
 
 def _cache_key(model: nn.Module, config: TrainConfig, step: StepFactory, data_digest: str) -> str:
     # The code that builds and trains this model: its classes, its step (and loss), the loop.
-    trainer = [step, getattr(step, "loss_fn", None), *_LOOP_CODE]
+    # A step factory names the functions it calls beside its loss (a GAN's update_D/update_G)
+    # in its ``calls`` attribute.
+    trainer = [step, getattr(step, "loss_fn", None), *getattr(step, "calls", ()), *_LOOP_CODE]
     parts = {
         "model": repr(model),
         "model_code": _model_code(model),

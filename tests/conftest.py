@@ -1,6 +1,13 @@
-"""Shared fixtures: every unit test of ``lib`` that computes runs on each available device."""
+"""Shared fixtures: every unit test of ``lib`` that computes runs on each available device;
+the book is built once per test session for the tests that read it."""
 
 from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import matplotlib
 import pytest
@@ -23,3 +30,35 @@ def device(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> t
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     """Unit tests never read or write the course's real model cache."""
     monkeypatch.setenv("XNN_CACHE_DIR", str(tmp_path_factory.mktemp("model-cache")))
+
+
+REPO = Path(__file__).resolve().parents[1]
+#: What ``make book`` runs; --all reads every page afresh (execution results stay cached).
+BOOK_COMMAND = [
+    str(Path(sys.executable).parent / "jupyter-book"),
+    *("build", "--all", "-W", "-n", "--keep-going", str(REPO)),
+]
+
+
+@pytest.fixture(scope="session")
+def book() -> Path:
+    """Build the book once per session (fresh HTML, cached execution); return its folder.
+
+    Shared by tests/test_book.py (the pages' HTML) and tests/test_browser.py (the pages in
+    Chromium), so that ``make test`` builds the book only once.
+    """
+    html = REPO / "_build" / "html"
+    jupyter_book = Path(BOOK_COMMAND[0])
+    assert jupyter_book.is_file(), f"jupyter-book is not installed next to {sys.executable}"
+    # Fresh HTML, so that no page of an earlier build can pass for one of this build.
+    shutil.rmtree(html, ignore_errors=True)
+    env = os.environ.copy()  # XNN_DATA_DIR, XNN_DEVICE, XNN_CACHE_DIR, ... pass through
+    # A progress bar in an executed cell becomes a Jupyter widget, which the page could only
+    # draw with JavaScript from a CDN (test_pages_embed_no_widgets): the book shows none.
+    env["TQDM_DISABLE"] = "1"
+    result = subprocess.run(
+        BOOK_COMMAND, cwd=REPO, env=env, capture_output=True, text=True, check=False
+    )
+    output = (result.stdout + result.stderr)[-8000:]
+    assert result.returncode == 0, f"{' '.join(BOOK_COMMAND)} failed:\n{output}"
+    return html

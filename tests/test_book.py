@@ -1,22 +1,20 @@
 """The course book: it builds without a warning, and the built pages are what students should see.
 
-One ``jupyter-book build -W -n --keep-going`` of the repository (module fixture) executes every
-chapter; the tests then read the HTML in ``_build/html``. Execution results are cached in
+One ``jupyter-book build --all -W -n --keep-going`` of the repository (the session fixture
+``book`` of conftest.py, shared with test_browser.py) executes every chapter; the tests then
+read the HTML in ``_build/html``. Execution results are cached in
 ``_build/.jupyter_cache``, so a rebuild re-runs only the notebooks whose code changed.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,29 +91,6 @@ def tagged_sources(notebook: Path, tag: str) -> list[str]:
         for cell in cells
         if cell["cell_type"] == "code" and tag in cell.get("metadata", {}).get("tags", [])
     ]
-
-
-@pytest.fixture(scope="module")
-def book() -> Path:
-    """Build the book from scratch HTML (the execution cache is kept) and return its folder."""
-    assert JUPYTER_BOOK.is_file(), f"jupyter-book is not installed next to {sys.executable}"
-    # Fresh HTML, so that no page of an earlier build can pass for one of this build.
-    shutil.rmtree(HTML, ignore_errors=True)
-    env = os.environ.copy()  # XNN_DATA_DIR, XNN_DEVICE, XNN_CACHE_DIR, ... pass through
-    # A progress bar in an executed cell becomes a Jupyter widget, which the page could only
-    # draw with JavaScript from a CDN (test_pages_embed_no_widgets): the book shows none.
-    env["TQDM_DISABLE"] = "1"
-    result = subprocess.run(
-        BUILD_COMMAND,
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    output = (result.stdout + result.stderr)[-8000:]
-    assert result.returncode == 0, f"{' '.join(BUILD_COMMAND)} failed:\n{output}"
-    return HTML
 
 
 def test_intro_page_presents_the_course(book: Path) -> None:

@@ -175,3 +175,128 @@ def test_loader_covers_every_example_once_in_a_seeded_order() -> None:
 def test_loader_rejects_mismatched_lengths() -> None:
     with pytest.raises(ValueError, match="inputs has 3 rows but targets has 2"):
         data.make_loader(torch.zeros(3, 1), torch.zeros(2))
+
+
+# --- Chapter 2: photo patches, real-versus-fake folders, shifts ------------------------------
+
+
+def test_natural_patches_are_textured_crops_of_disjoint_photos(capsys) -> None:
+    assert not set(data.TRAIN_PHOTOS) & set(data.TEST_PHOTOS)
+    train = data.natural_patches(train=True, count=96)
+    test = data.natural_patches(train=False, count=45)
+    assert train.shape == (96, 3, 32, 32) and test.shape == (45, 3, 32, 32)
+    assert train.dtype == torch.float32 and 0 <= train.min() and train.max() <= 1
+    assert (train.std(dim=(1, 2, 3)) >= data.MIN_PATCH_STD).all()
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "astronaut" in lines[0] and "chelsea" in lines[1]
+    assert all(len(line) < 100 for line in lines)
+    seen = {patch.numpy().tobytes() for patch in train}
+    assert not any(patch.numpy().tobytes() in seen for patch in test)
+
+
+def test_natural_patches_are_the_same_on_every_call_and_change_with_the_seed() -> None:
+    first = data.natural_patches(train=False, count=27)
+    first[0] = 0  # a caller's edit does not reach the next call
+    again = data.natural_patches(train=False, count=27)
+    assert torch.equal(first[1:], again[1:]) and not torch.equal(first[0], again[0])
+    assert not torch.equal(again, data.natural_patches(train=False, count=27, seed=1))
+    assert data.natural_patches(train=False, count=5).shape == (5, 3, 32, 32)  # < photos x scales
+
+
+def _png(path: Path, size: tuple[int, int] = (8, 8), seed: int = 0, fmt: str = "PNG") -> None:
+    from PIL import Image
+
+    pixels = np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path, format=fmt)
+
+
+def _real_fake(root: Path) -> Path:
+    for i in range(3):
+        _png(root / "A_ffhq" / f"{i}.png", seed=i)
+    _png(root / "B_stylegan" / "0.png", seed=10)
+    _png(root / "B_stylegan" / "1.jpg", seed=11, fmt="JPEG")
+    (root / "B_stylegan" / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_real_fake_folder_reads_both_classes(tmp_path, capsys) -> None:
+    root = _real_fake(tmp_path)
+    images, labels = data.load_real_fake_folder(root)
+    assert images.shape == (5, 3, 8, 8) and images.dtype == torch.float32
+    assert labels.tolist() == [0, 0, 0, 1, 1]
+    from PIL import Image
+
+    first = np.asarray(Image.open(root / "A_ffhq" / "0.png"), dtype=np.float32) / 255
+    assert np.allclose(images[0].permute(1, 2, 0).numpy(), first)
+    assert "3 real, 2 fake" in capsys.readouterr().out
+    capped, capped_labels = data.load_real_fake_folder(root, per_class=1)
+    assert capped_labels.tolist() == [0, 1] and torch.equal(capped[0], images[0])
+
+
+def test_real_fake_folder_names_an_unreadable_image(tmp_path) -> None:
+    broken = _real_fake(tmp_path) / "B_stylegan" / "2.png"
+    broken.write_bytes(b"\x89PNG truncated")
+    with pytest.raises(ValueError, match=f"{broken} is not a readable PNG or JPEG"):
+        data.load_real_fake_folder(tmp_path)
+
+
+def test_real_fake_folder_names_an_image_of_another_size(tmp_path) -> None:
+    odd = _real_fake(tmp_path) / "B_stylegan" / "2.png"
+    _png(odd, size=(8, 9))
+    with pytest.raises(ValueError, match=f"{odd} is 9x8 pixels, but .*0.png is 8x8"):
+        data.load_real_fake_folder(tmp_path)
+
+
+@pytest.mark.parametrize("missing", ["A_ffhq", "B_stylegan"])
+def test_real_fake_folder_names_a_missing_class(tmp_path, missing) -> None:
+    import shutil
+
+    shutil.rmtree(_real_fake(tmp_path) / missing)
+    kind = "real" if missing.startswith("A") else "fake"
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path} has no {kind} images"):
+        data.load_real_fake_folder(tmp_path)
+    with pytest.raises(FileNotFoundError, match=f"{data.REAL_FAKE_DIR_ENV}"):
+        data.load_real_fake_folder(tmp_path / "nowhere")
+
+
+def test_random_shift_rolls_each_image_by_its_own_offset() -> None:
+    images = torch.rand(6, 3, 5, 7, generator=torch.Generator().manual_seed(0))
+    shifted = data.random_shift(images, seed=1)
+    assert torch.equal(shifted, data.random_shift(images, seed=1))
+    offsets = []
+    for image, moved in zip(images, shifted, strict=True):
+        found = [
+            (r, c)
+            for r in range(5)
+            for c in range(7)
+            if torch.equal(image.roll((r, c), (1, 2)), moved)
+        ]
+        assert len(found) == 1
+        offsets.append(found[0])
+    assert len(set(offsets)) > 1
+
+
+def test_photos_are_bundled_and_cropped_as_torchvision_crops() -> None:
+    import skimage.data
+    from torchvision.models import MobileNet_V2_Weights
+
+    images = data.photos(["chelsea", "camera"])
+    assert images.shape == (2, 3, 224, 224) and images.dtype == torch.float32
+    assert 0 <= images.min() and images.max() <= 1
+    # The same pixels as torchvision's own ImageNet preprocessing, before normalisation.
+    preprocess = MobileNet_V2_Weights.IMAGENET1K_V1.transforms()
+    cat = torch.from_numpy(skimage.data.chelsea()).permute(2, 0, 1)
+    mean = torch.tensor(preprocess.mean).view(3, 1, 1)
+    std = torch.tensor(preprocess.std).view(3, 1, 1)
+    assert torch.allclose(preprocess(cat), (images[0] - mean) / std, atol=1e-5)
+    # A grey photo becomes three equal channels.
+    assert torch.equal(images[1, 0], images[1, 2])
+    # Bundled inside scikit-image: nothing to fetch.
+    folder = Path(skimage.data.__file__).parent
+    assert (folder / "chelsea.png").is_file() and (folder / "rocket.jpg").is_file()
+
+
+def test_photos_reject_names_that_are_not_bundled() -> None:
+    with pytest.raises(ValueError, match="'brain'.*choose from astronaut"):
+        data.photos(["chelsea", "brain"])

@@ -1,9 +1,16 @@
-"""Tests of lib.models: the linear classifier is exactly eq. 1."""
+"""Tests of lib.models: the linear classifier is exactly eq. 1; chapter 3's MNIST CNN is a
+course model; AlexNet has the paper's neurons; the ImageNet model resolves in tiers."""
 
 from __future__ import annotations
 
-import torch
+from pathlib import Path
 
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from lib import data, models, train
 from lib.models import LinearClassifier
 
 
@@ -30,3 +37,153 @@ def test_weight_images_are_row_major_pixels() -> None:
     assert image.shape == (1, 1, 28, 28)
     assert image[0, 0, 2, 5].item() == 2 * 28 + 5
     assert not image.requires_grad
+
+
+def test_mnist_cnn_has_32_first_layer_kernels_of_3x3_and_ten_logits(device) -> None:
+    model = models.MnistCNN().to(device)
+    assert model.conv1.weight.shape == (32, 1, 3, 3)
+    assert models.first_conv(model) is model.conv1
+    assert model(torch.rand(4, 1, 28, 28, device=device)).shape == (4, 10)
+
+
+def _small_mnist(train: bool = True, download=None):
+    """256 digits whose class is the row of their brightest stripe: learnable in one epoch."""
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(256) % 10
+    images = 0.1 * torch.rand(256, 1, 28, 28, generator=generator)
+    for i, label in enumerate(labels):
+        images[i, 0, 2 + 2 * label : 4 + 2 * label] = 1.0
+    return images, labels
+
+
+def test_mnist_cnn_is_a_course_model_trained_once(tmp_path, monkeypatch, device, capsys) -> None:
+    monkeypatch.setenv(train.COURSE_CACHE_DIR_ENV, str(tmp_path))
+    monkeypatch.setattr(data, "load_mnist", _small_mnist)
+    assert "lib.models.mnist_cnn" in train.course_models()
+    model = models.mnist_cnn()
+    assert isinstance(model, models.MnistCNN) and not model.training
+    assert next(model.parameters()).device.type == device.type
+    assert len(list(tmp_path.glob("mnist_cnn-*.pt"))) == 1
+    assert "trained for" in capsys.readouterr().out
+    images, labels = _small_mnist()
+    assert train.accuracy(model, images, labels) > 0.9  # cross-entropy over ten classes
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the course CNN was trained again")
+
+    monkeypatch.setattr(train, "fit", no_training)
+    again = models.mnist_cnn()
+    assert "loaded the trained model" in capsys.readouterr().out
+    assert torch.equal(again.conv1.weight, model.conv1.weight) and not again.training
+
+
+def test_alexnet_has_the_papers_neurons() -> None:
+    with torch.device("meta"):  # shapes only: no 61 million weights to initialise
+        model = models.AlexNet()
+    model.to_empty(device="cpu")
+    sizes = models.layer_sizes(model, (3, 224, 224))
+    expected = [290_400, 186_624, 64_896, 64_896, 43_264, 4096, 4096, 1000]
+    assert list(sizes.values()) == expected
+    assert models.first_conv(model).weight.shape == (96, 3, 11, 11)
+    # The two GPUs of the paper: layers 2, 4 and 5 see half of the kernel maps below them.
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [conv.groups for conv in convs] == [1, 2, 1, 2, 2]
+
+
+def test_layer_sizes_removes_its_hooks() -> None:
+    model = LinearClassifier(input_shape=(1, 2, 2), outputs=3)
+    assert models.layer_sizes(model, (1, 2, 2)) == {"linear": 3}
+    assert not model.linear._forward_hooks
+
+
+# --- The ImageNet model's tiers ----------------------------------------------------------
+
+
+@pytest.fixture
+def no_imagenet(tmp_path, monkeypatch) -> Path:
+    """No torch cache, no variable, no download: each test adds the tier it checks."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv(models.IMAGENET_WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv(data.DOWNLOAD_ENV, raising=False)
+    return tmp_path
+
+
+def _random_mobilenet(path: Path) -> dict:
+    torch.manual_seed(0)
+    state = torchvision.models.mobilenet_v2(weights=None).state_dict()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return state
+
+
+def _same_weights(net: models.ImageNetModel, state: dict) -> bool:
+    return all(torch.equal(v.cpu(), state[k]) for k, v in net.model.state_dict().items())
+
+
+def test_torchvision_weights_in_the_torch_cache_come_first(no_imagenet, monkeypatch, capsys):
+    cached = no_imagenet / "torch" / "hub" / "checkpoints" / "mobilenet_v2-b0353104.pth"
+    state = _random_mobilenet(cached)
+    monkeypatch.setenv(models.IMAGENET_WEIGHTS_ENV, str(models.EMBEDDED_IMAGENET_WEIGHTS))
+    net = models.load_imagenet_model()
+    line = capsys.readouterr().out
+    assert line.count("\n") == 1 and "from the torch cache" in line, line
+    assert net.tier == "torch cache" and _same_weights(net, state)
+    assert not net.model.training and len(net.categories) == 1000
+    assert net.categories[281] == "tabby" and net.preprocess.resize_size == [256]
+
+
+def test_the_variable_names_a_state_dict(no_imagenet, monkeypatch, capsys) -> None:
+    path = no_imagenet / "mine.pt"
+    state = _random_mobilenet(path)
+    monkeypatch.setenv(models.IMAGENET_WEIGHTS_ENV, str(path))
+    net = models.load_imagenet_model()
+    assert net.tier == "variable" and _same_weights(net, state)
+    assert models.IMAGENET_WEIGHTS_ENV in capsys.readouterr().out
+    monkeypatch.setenv(models.IMAGENET_WEIGHTS_ENV, str(no_imagenet / "missing.pt"))
+    with pytest.raises(FileNotFoundError, match="XNN_IMAGENET_WEIGHTS='.*missing.pt' is not"):
+        models.load_imagenet_model()
+
+
+def test_a_file_of_other_weights_is_named(no_imagenet, monkeypatch) -> None:
+    path = no_imagenet / "other.pt"
+    torch.save({"weight": torch.zeros(3)}, path)
+    monkeypatch.setenv(models.IMAGENET_WEIGHTS_ENV, str(path))
+    with pytest.raises(RuntimeError, match="other.pt does not hold torchvision mobilenet_v2"):
+        models.load_imagenet_model()
+
+
+def test_the_embedded_default_is_a_real_imagenet_classifier(no_imagenet, capsys) -> None:
+    net = models.load_imagenet_model()
+    assert "the embedded default weights" in capsys.readouterr().out
+    assert net.tier == "embedded"
+    predictions = net.classify(data.photos(["coffee", "chelsea"]), top=5)
+    assert predictions[0][0][0] == "espresso" and predictions[0][0][1] > 0.5
+    assert "tiger cat" in [name for name, _ in predictions[1]]
+
+
+def test_a_corrupt_embedded_file_is_refused(no_imagenet, monkeypatch) -> None:
+    monkeypatch.setattr(models, "_EMBEDDED_SHA256", "0" * 64)
+    with pytest.raises(RuntimeError, match="corrupt .*git checkout -- weights/"):
+        models.load_imagenet_model()
+
+
+def test_no_weights_anywhere_says_so_in_one_line(no_imagenet, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(models, "EMBEDDED_IMAGENET_WEIGHTS", no_imagenet / "none.pt")
+    assert models.load_imagenet_model() is None
+    line = capsys.readouterr().out
+    assert line.count("\n") == 1 and "no weights" in line and len(line) < 120, line
+    # AlexNet's weights come from torchvision alone; the local files hold MobileNetV2.
+    assert models.load_imagenet_model("alexnet") is None
+    assert "local files hold mobilenet_v2" in capsys.readouterr().out
+
+
+def test_a_failed_download_is_reported(no_imagenet, monkeypatch, capsys) -> None:
+    def offline(self, *args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(torchvision.models.WeightsEnum, "get_state_dict", offline)
+    monkeypatch.setattr(models, "EMBEDDED_IMAGENET_WEIGHTS", no_imagenet / "none.pt")
+    assert models.load_imagenet_model(download=True) is None
+    assert "download failed: no network" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="name='resnet9000' is not a torchvision"):
+        models.load_imagenet_model("resnet9000")
