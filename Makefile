@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup mathjax browser book test lint lab validate exercises grade clean
+.PHONY: help setup mathjax browser book test lint lab validate exercises grade grade-slurm train-slurm clean
 
 help:
 	@echo "make book       build the HTML book into _build/html (executes every chapter)"
@@ -17,6 +17,8 @@ help:
 	@echo "                run a notebook's visible tests as the grader would, say what fails"
 	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader"
 	@echo "make grade      autograde every submission in submitted/<student>/<assignment>/ (JOBS=N)"
+	@echo "make grade-slurm  the same grading as a Slurm job array (slurm/config.toml)"
+	@echo "make train-slurm  train the course models as a Slurm job (slurm/config.toml)"
 	@echo "make clean      remove the built book, caches and grading output (keeps .venv)"
 
 $(STAMP): pyproject.toml
@@ -100,6 +102,13 @@ exercises: setup
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 grade: setup
 	$(BIN)/python -m grading grade --jobs $(JOBS)
+
+# Slurm jobs; partition, account and resources are set in slurm/config.toml.
+grade-slurm: setup
+	$(BIN)/python -m grading grade --slurm
+
+train-slurm: setup
+	$(BIN)/python -m grading.slurm train
 
 clean:
 	rm -rf _build .cache autograded feedback gradebook.db grades.csv

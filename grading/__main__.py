@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SAWarning
 
+from . import slurm
 from .autograde import autograde
 from .course import LOG, Course, GradingError
 from .feedback import write_feedback
@@ -64,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
         )
         if name == "grade":
             _limit_options(step)
+            slurm.add_arguments(step)
     return parser
 
 
@@ -180,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise GradingError(f"--jobs must be at least 1, not {args.jobs}.")
             limits = _limits(course, args)
             print(f"limits per hand-in: {limits.describe()}", file=sys.stderr)
+            if args.slurm:  # the same grading, as a Slurm job array: grading/slurm.py
+                return slurm.grade_command(course, args, limits, _report)
             result = autograde(
                 course,
                 jobs=args.jobs,

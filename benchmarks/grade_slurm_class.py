@@ -1,0 +1,112 @@
+"""Grade a class of N copies of an exercise's solution through Slurm, against ``make grade``.
+
+Builds the class as ``benchmarks/grade_class.py`` does (a temporary copy of the course, the
+solution handed in for ``--students`` students), then times, each from a fresh gradebook:
+
+- ``python -m grading grade --jobs <all cores>`` (``make grade``);
+- ``python -m grading grade --slurm`` with ``--config`` (default: one core per array task and
+  ``--per-task`` hand-ins per task; on the one-node test cluster the tasks share this machine).
+
+and checks that both CSVs hold a full autograded score for every student. Needs a reachable
+cluster (``eval "$(.ci/slurm-cluster.sh start)"`` as root for the local one). Usage::
+
+    .venv/bin/python benchmarks/grade_slurm_class.py --students 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from grade_class import solved  # noqa: E402 -- the class as the local benchmark builds it
+
+from grading import Course, release  # noqa: E402 -- the repository's own package
+from grading.slurm import reachable  # noqa: E402
+
+
+def _fresh(root: Path) -> None:
+    for stale in ("gradebook.db", "autograded", "feedback", "grades.csv"):
+        path = root / stale
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def _run(root: Path, extra: list[str]) -> tuple[float, int, list[dict[str, str]]]:
+    _fresh(root)
+    command = [sys.executable, "-m", "grading", "--root", str(root), "grade", "--no-progress"]
+    start = time.monotonic()
+    done = subprocess.run([*command, *extra], capture_output=True, text=True, check=False)
+    seconds = time.monotonic() - start
+    if done.returncode != 0:
+        print(done.stderr[-3000:], file=sys.stderr)
+    with open(root / "grades.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return seconds, done.returncode, rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--students", type=int, default=30)
+    parser.add_argument("--assignment", default="01_linear_classifiers")
+    parser.add_argument("--per-task", type=int, default=1, help="hand-ins per array task")
+    parser.add_argument("--cpus-per-task", type=int, default=1)
+    parser.add_argument("--config", type=Path, default=None, help="a Slurm config to use instead")
+    parser.add_argument("--skip-local", action="store_true", help="time only the Slurm run")
+    args = parser.parse_args()
+    why = reachable()
+    if why:
+        print(f"no Slurm cluster reachable: {why}", file=sys.stderr)
+        return 2
+    cores = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="grade-slurm-class-") as tmp:
+        root = Path(tmp)
+        shutil.copy(REPO / "nbgrader_config.py", root)
+        shutil.copytree(REPO / "solutions", root / "solutions")
+        course = Course(root)
+        release(course, args.assignment)
+        notebooks = solved(course, args.assignment)
+        for number in range(args.students):
+            folder = course.submitted_dir / f"student{number:02d}" / args.assignment
+            folder.mkdir(parents=True)
+            for name, nb in notebooks.items():
+                nbformat.write(nb, folder / name)
+        config = args.config or root / "slurm.toml"
+        if args.config is None:
+            config.write_text(
+                f"[grade]\ncpus_per_task = {args.cpus_per_task}\n"
+                f"handins_per_task = {args.per_task}\n",
+                encoding="utf-8",
+            )
+        runs = [("slurm", ["--slurm", f"--slurm-config={config}"])]
+        if not args.skip_local:
+            runs.insert(0, (f"make grade (JOBS={cores})", ["--jobs", str(cores)]))
+        ok = True
+        for label, extra in runs:
+            seconds, status, rows = _run(root, extra)
+            full = [r for r in rows if float(r["auto_score"]) == float(r["auto_max_score"]) > 0]
+            print(
+                f"{label}: {args.students} hand-ins in {seconds:.0f} s "
+                f"({seconds / args.students:.1f} s each), {len(full)}/{len(rows)} full scores, "
+                f"exit status {status}"
+            )
+            ok &= status == 0 and len(full) == len(rows) == args.students
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
