@@ -24,8 +24,16 @@ BUILD_COMMAND = [str(JUPYTER_BOOK), "build", "-W", "-n", "--keep-going", str(REP
 
 CHAPTER = "chapters/01_linear_classifiers"
 EXERCISE = "exercises/01_linear_classifiers/01_linear_classifiers"
-#: First authors of the six entries of references.bib.
-REFERENCE_SURNAMES = ("LeCun", "Frank", "Krizhevsky", "Erhan", "Simonyan", "Sundararajan")
+#: First authors of the entries of references.bib: the lecture's six and Captum's (chapter 5).
+REFERENCE_SURNAMES = (
+    "LeCun",
+    "Frank",
+    "Krizhevsky",
+    "Erhan",
+    "Simonyan",
+    "Sundararajan",
+    "Kokhlikyan",
+)
 #: Repositories that are not the course's; jupyter-book and sphinx-thebe default to them.
 FOREIGN_REPOSITORIES = ("executablebooks", "binder-examples")
 #: Output areas of executed cells, as myst-nb marks them.
