@@ -49,6 +49,34 @@ def solved(course: Course, assignment: str) -> dict[str, nbformat.NotebookNode]:
     return notebooks
 
 
+def make_class(root: Path, assignment: str, students: int) -> Course:
+    """A course in ``root`` whose ``students`` have all handed in ``assignment``, solved."""
+    shutil.copy(REPO / "nbgrader_config.py", root)
+    shutil.copytree(REPO / "solutions", root / "solutions")
+    course = Course(root)
+    release(course, assignment)
+    notebooks = solved(course, assignment)
+    for number in range(students):
+        folder = course.submitted_dir / f"student{number:02d}" / assignment
+        folder.mkdir(parents=True)
+        for name, nb in notebooks.items():
+            nbformat.write(nb, folder / name)
+    return course
+
+
+def report(label: str, root: Path, students: int, seconds: float, status: int, extra: str) -> bool:
+    """Print one grading run's time and grades.csv's full scores; whether all ``students`` had
+    every point and the run exited 0."""
+    with open(root / "grades.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    full = sum(float(r["auto_score"]) == float(r["auto_max_score"]) > 0 for r in rows)
+    print(
+        f"{label}: {students} hand-ins in {seconds:.0f} s ({seconds / students:.1f} s each), "
+        f"{extra}{full}/{len(rows)} full scores, exit status {status}"
+    )
+    return status == 0 and full == len(rows) == students
+
+
 def _tree_rss(root: int) -> int:
     """Resident memory (bytes) of ``root`` and all its descendants."""
     parents, rss = {}, {}
@@ -72,14 +100,19 @@ def _tree_rss(root: int) -> int:
     return total
 
 
-def grade(root: Path, jobs: int) -> tuple[float, int, int]:
-    """Grade the class at ``root`` with ``jobs`` at once: (seconds, peak bytes, exit status)."""
+def fresh(root: Path) -> None:
+    """Remove what an earlier grading run of the class at ``root`` left."""
     for stale in ("gradebook.db", "autograded", "feedback", "grades.csv"):
         path = root / stale
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
+
+
+def grade(root: Path, jobs: int) -> tuple[float, int, int]:
+    """Grade the class at ``root`` with ``jobs`` at once: (seconds, peak bytes, exit status)."""
+    fresh(root)
     command = [sys.executable, "-m", "grading", "--root", str(root), "grade", "--jobs", str(jobs)]
     start = time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -111,28 +144,12 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="grade-class-") as tmp:
         root = Path(tmp)
-        shutil.copy(REPO / "nbgrader_config.py", root)
-        shutil.copytree(REPO / "solutions", root / "solutions")
-        course = Course(root)
-        release(course, args.assignment)
-        notebooks = solved(course, args.assignment)
-        for number in range(args.students):
-            folder = course.submitted_dir / f"student{number:02d}" / args.assignment
-            folder.mkdir(parents=True)
-            for name, nb in notebooks.items():
-                nbformat.write(nb, folder / name)
+        make_class(root, args.assignment, args.students)
         ok = True
         for jobs in args.jobs:
             seconds, peak, status = grade(root, jobs)
-            with open(root / "grades.csv", newline="", encoding="utf-8") as handle:
-                rows = list(csv.DictReader(handle))
-            full = [r for r in rows if float(r["auto_score"]) == float(r["auto_max_score"]) > 0]
-            print(
-                f"JOBS={jobs}: {args.students} hand-ins in {seconds:.0f} s "
-                f"({seconds / args.students:.1f} s each), peak memory {peak / 2**30:.2f} GiB, "
-                f"{len(full)}/{len(rows)} full scores, exit status {status}"
-            )
-            ok &= status == 0 and len(full) == len(rows) == args.students
+            memory = f"peak memory {peak / 2**30:.2f} GiB, "
+            ok &= report(f"JOBS={jobs}", root, args.students, seconds, status, memory)
     return 0 if ok else 1
 
 

@@ -16,47 +16,31 @@ cluster (``eval "$(.ci/slurm-cluster.sh start)"`` as root for the local one). Us
 from __future__ import annotations
 
 import argparse
-import csv
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import nbformat
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from grade_class import solved  # noqa: E402 -- the class as the local benchmark builds it
+from grade_class import fresh, make_class, report  # noqa: E402 -- the same class
 
-from grading import Course, release  # noqa: E402 -- the repository's own package
 from grading.slurm import reachable  # noqa: E402
 
 
-def _fresh(root: Path) -> None:
-    for stale in ("gradebook.db", "autograded", "feedback", "grades.csv"):
-        path = root / stale
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-
-
-def _run(root: Path, extra: list[str]) -> tuple[float, int, list[dict[str, str]]]:
-    _fresh(root)
+def _run(root: Path, extra: list[str]) -> tuple[float, int]:
+    fresh(root)
     command = [sys.executable, "-m", "grading", "--root", str(root), "grade", "--no-progress"]
     start = time.monotonic()
     done = subprocess.run([*command, *extra], capture_output=True, text=True, check=False)
     seconds = time.monotonic() - start
     if done.returncode != 0:
         print(done.stderr[-3000:], file=sys.stderr)
-    with open(root / "grades.csv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    return seconds, done.returncode, rows
+    return seconds, done.returncode
 
 
 def main() -> int:
@@ -75,16 +59,7 @@ def main() -> int:
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="grade-slurm-class-") as tmp:
         root = Path(tmp)
-        shutil.copy(REPO / "nbgrader_config.py", root)
-        shutil.copytree(REPO / "solutions", root / "solutions")
-        course = Course(root)
-        release(course, args.assignment)
-        notebooks = solved(course, args.assignment)
-        for number in range(args.students):
-            folder = course.submitted_dir / f"student{number:02d}" / args.assignment
-            folder.mkdir(parents=True)
-            for name, nb in notebooks.items():
-                nbformat.write(nb, folder / name)
+        make_class(root, args.assignment, args.students)
         config = args.config or root / "slurm.toml"
         if args.config is None:
             config.write_text(
@@ -97,14 +72,8 @@ def main() -> int:
             runs.insert(0, (f"make grade (JOBS={cores})", ["--jobs", str(cores)]))
         ok = True
         for label, extra in runs:
-            seconds, status, rows = _run(root, extra)
-            full = [r for r in rows if float(r["auto_score"]) == float(r["auto_max_score"]) > 0]
-            print(
-                f"{label}: {args.students} hand-ins in {seconds:.0f} s "
-                f"({seconds / args.students:.1f} s each), {len(full)}/{len(rows)} full scores, "
-                f"exit status {status}"
-            )
-            ok &= status == 0 and len(full) == len(rows) == args.students
+            seconds, status = _run(root, extra)
+            ok &= report(label, root, args.students, seconds, status, "")
     return 0 if ok else 1
 
 

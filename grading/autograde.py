@@ -188,6 +188,32 @@ def check_notebook(path: Path, assignment: str, cells: dict[str, set[str]]) -> s
 # --- Course models ------------------------------------------------------------------------------
 
 
+def check_submission(
+    course: Course, submission: Submission, cells: dict[str, set[str]]
+) -> tuple[list[Path], dict[str, str]]:
+    """The notebooks of ``submission`` to run, and why the others score 0 without running."""
+    notes: dict[str, str] = {}
+    runnable = []
+    expected = {path.name for path in course.source_notebooks(submission.assignment)}
+    for path in submission.notebooks:
+        if path.name not in expected:
+            log.warning(
+                "%s is not a notebook of %r (expected: %s); it is not graded.",
+                path,
+                submission.assignment,
+                ", ".join(sorted(expected)),
+            )
+            continue
+        reason = check_notebook(path, submission.assignment, cells)
+        if reason:
+            notes[path.name] = reason
+        else:
+            runnable.append(path)
+    for name in sorted(expected - {path.name for path in submission.notebooks}):
+        notes[name] = "no notebook of this name was handed in"
+    return runnable, notes
+
+
 def prepare_course_models(course: Course) -> Path:
     """Train or load every course model once, where the chapters keep them too.
 
@@ -336,7 +362,9 @@ def record(
 
 
 @dataclass
-class _Outcome:
+class Outcome:
+    """What grading one hand-in left: its executed notebooks, and why others score 0."""
+
     submission: Submission
     executed: dict[str, nbformat.NotebookNode]
     notes: dict[str, str]
@@ -369,7 +397,7 @@ def _run_child(job: Job, timeout: float, verbose: bool) -> tuple[int | None, str
         kill_user_processes(job.user)
 
 
-def _grade_one(
+def grade_submission(
     course: Course,
     submission: Submission,
     runnable: list[Path],
@@ -379,8 +407,10 @@ def _grade_one(
     course_models: Path | None,
     limits: Limits,
     verbose: bool,
-) -> _Outcome:
-    """In a pool thread: grade one hand-in in a child process; read back what it left."""
+) -> Outcome:
+    """Grade one hand-in in a sandboxed child process with the grader's ``limits``, in a
+    workspace under ``base``; read back what it left. The gradebook is not touched: the
+    caller records the outcome (``make grade`` from a pool thread, a Slurm task on its own)."""
     workspace = Path(tempfile.mkdtemp(prefix="handin-", dir=base))
     os.chmod(workspace, 0o711)  # the kernel's user reaches ws/kernel/, nothing else
     with sandbox_user() as user:
@@ -412,7 +442,7 @@ def _grade_in(
     limits: Limits,
     user: str | None,
     verbose: bool,
-) -> _Outcome:
+) -> Outcome:
     """Grade one hand-in in a child process in ``workspace``; read back what it left."""
     job = Job(
         root=str(course.root),
@@ -452,7 +482,7 @@ def _grade_in(
                 f"grading {submission.folder} failed (exit status {status}); it was "
                 f"scored 0. The grader's error output:\n{err.strip()[-3000:]}"
             )
-    return _Outcome(submission, executed, notes, failure)
+    return Outcome(submission, executed, notes, failure)
 
 
 def autograde(
@@ -505,31 +535,13 @@ def autograde(
                 if submission.assignment not in registered:
                     bar.update()
                     continue
-                notes: dict[str, str] = {}
-                runnable = []
-                expected = {path.name for path in course.source_notebooks(submission.assignment)}
-                for path in submission.notebooks:
-                    if path.name not in expected:
-                        log.warning(
-                            "%s is not a notebook of %r (expected: %s); it is not graded.",
-                            path,
-                            submission.assignment,
-                            ", ".join(sorted(expected)),
-                        )
-                        continue
-                    reason = check_notebook(path, submission.assignment, cells)
-                    if reason:
-                        notes[path.name] = reason
-                    else:
-                        runnable.append(path)
-                for name in sorted(expected - {path.name for path in submission.notebooks}):
-                    notes[name] = "no notebook of this name was handed in"
+                runnable, notes = check_submission(course, submission, cells)
                 if not runnable:
-                    futures.append(pool.submit(_Outcome, submission, {}, notes))
+                    futures.append(pool.submit(Outcome, submission, {}, notes))
                     continue
                 futures.append(
                     pool.submit(
-                        _grade_one,
+                        grade_submission,
                         course,
                         submission,
                         runnable,

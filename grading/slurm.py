@@ -56,18 +56,18 @@ from tqdm.auto import tqdm
 from .autograde import (
     AutogradeResult,
     GradebookGuard,
+    Outcome,
     Submission,
-    _grade_one,
     assignment_cells,
-    check_notebook,
+    check_submission,
     find_submissions,
+    grade_submission,
     gradebook_file,
     log,
     prepare_course_models,
     record,
     snapshot_sources,
 )
-from .autograde import _Outcome as Outcome
 from .course import LOG, Course, GradingError
 from .feedback import write_feedback
 from .release import register
@@ -283,12 +283,12 @@ def reachable() -> str | None:
     return None
 
 
-def submit(options: list[str], command: list[str], cwd: Path) -> str:
-    """``sbatch --parsable`` a job running ``command``; returns the job id."""
-    script = "#!/bin/sh\nexec " + shlex.join(command) + "\n"
+def _sbatch(arguments: list[str], cwd: Path, what: str, section: str, script: str = "") -> str:
+    """``sbatch --parsable`` with ``arguments`` (and ``script`` on stdin); the job id. A refusal
+    names ``what`` was refused and the ``section`` of the configuration that set its options."""
     result = subprocess.run(
-        ["sbatch", "--parsable", *options],
-        input=script,
+        ["sbatch", "--parsable", *arguments],
+        input=script or None,
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -296,10 +296,16 @@ def submit(options: list[str], command: list[str], cwd: Path) -> str:
     )
     if result.returncode != 0:
         raise SlurmError(
-            f"sbatch refused the job ({shlex.join(options)}): {result.stderr.strip()}. "
-            f"Check the settings in {CONFIG_FILE} (or ${CONFIG_ENV})."
+            f"sbatch refused {what} ({shlex.join(arguments)}): {result.stderr.strip()}. "
+            f"Check {section} in {CONFIG_FILE} (or ${CONFIG_ENV})."
         )
     return result.stdout.strip().split(";")[0]
+
+
+def submit(options: list[str], command: list[str], cwd: Path) -> str:
+    """``sbatch --parsable`` a job running ``command``; returns the job id."""
+    script = "#!/bin/sh\nexec " + shlex.join(command) + "\n"
+    return _sbatch(options, cwd, "the job", "the settings", script)
 
 
 def active_jobs(job_ids: Iterable[str]) -> set[str]:
@@ -374,72 +380,8 @@ def submit_training(course: Course, config: SlurmConfig) -> str:
         raise SlurmError(f"{script} not found: the course's training job script.")
     logs = course.root / ".cache" / "slurm"
     logs.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        [
-            "sbatch",
-            "--parsable",
-            f"--output={logs / 'course-models-%j.out'}",
-            *config.train_options(),
-            str(script),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=course.root,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise SlurmError(
-            f"sbatch refused {script.name} ({shlex.join(config.train_options())}): "
-            f"{result.stderr.strip()}. Check [train] in {CONFIG_FILE} (or ${CONFIG_ENV})."
-        )
-    return result.stdout.strip().split(";")[0]
-
-
-# --- The seam with make grade (grading.autograde) -------------------------------------------
-
-
-def check_submission(
-    course: Course, submission: Submission, cells: dict[str, set[str]]
-) -> tuple[list[Path], dict[str, str]]:
-    """The notebooks of ``submission`` to run, and why the others score 0 without running."""
-    notes: dict[str, str] = {}
-    runnable = []
-    expected = {path.name for path in course.source_notebooks(submission.assignment)}
-    for path in submission.notebooks:
-        if path.name not in expected:
-            log.warning(
-                "%s is not a notebook of %r (expected: %s); it is not graded.",
-                path,
-                submission.assignment,
-                ", ".join(sorted(expected)),
-            )
-            continue
-        reason = check_notebook(path, submission.assignment, cells)
-        if reason:
-            notes[path.name] = reason
-        else:
-            runnable.append(path)
-    for name in sorted(expected - {path.name for path in submission.notebooks}):
-        notes[name] = "no notebook of this name was handed in"
-    return runnable, notes
-
-
-def grade_submission(
-    course: Course,
-    submission: Submission,
-    runnable: list[Path],
-    notes: dict[str, str],
-    base: Path,
-    gradebook_copy: Path,
-    course_models: Path | None,
-    limits: Limits,
-    verbose: bool,
-) -> Outcome:
-    """Grade one hand-in exactly as ``make grade`` does: a sandboxed child process with the
-    grader's limits, in a workspace under ``base``; the gradebook is not touched."""
-    return _grade_one(
-        course, submission, runnable, notes, base, gradebook_copy, course_models, limits, verbose
-    )
+    options = [f"--output={logs / 'course-models-%j.out'}", *config.train_options()]
+    return _sbatch([*options, str(script)], course.root, script.name, "[train]")
 
 
 # --- Grading a class as a job array -----------------------------------------------------------

@@ -87,12 +87,10 @@ def _resources() -> list[tuple[str, str]]:
     return [(Path(url).name, md5) for url, md5 in MNIST.resources]
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
+def file_digest(path: Path, algorithm: str) -> str:
+    """The hex digest of a file (``"md5"`` for MNIST's files, ``"sha256"`` for weights)."""
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, algorithm).hexdigest()
 
 
 def verify_raw(raw: Path) -> bool:
@@ -109,7 +107,7 @@ def verify_raw(raw: Path) -> bool:
             f"files there, or move the folder away to use the next tier."
         )
     for name, md5 in resources:
-        if _md5(raw / name) != md5:
+        if file_digest(raw / name, "md5") != md5:
             raise MnistFileError(
                 f"{raw / name} is corrupt or truncated (md5 differs from {md5}). Delete it and "
                 f"copy a fresh one from the original MNIST files."

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from collections.abc import Sequence
@@ -215,14 +214,6 @@ class ImageNetModel:
         ]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _shown(path: Path) -> str:
     home, text = str(Path.home()), str(path)
     return "~" + text[len(home) :] if text.startswith(home + os.sep) else os.path.relpath(path)
@@ -256,7 +247,7 @@ def _imagenet_state(
         return torch.load(path, map_location="cpu", weights_only=True), "variable", path
     path = EMBEDDED_IMAGENET_WEIGHTS
     if path.is_file():
-        if _sha256(path) != _EMBEDDED_SHA256:
+        if data.file_digest(path, "sha256") != _EMBEDDED_SHA256:
             raise RuntimeError(
                 f"{path} is corrupt (its sha256 differs from weights/README.md). Restore it "
                 "with `git checkout -- weights/`."
