@@ -77,7 +77,7 @@ lint: setup
 # tests/test_grading.py runs them through the autograder instead). tests/test_book.py
 # builds the book with warnings as errors.
 test: lint mathjax browser
-	$(BIN)/pytest --nbval-lax --nbval-cell-timeout=600 tests chapters solutions
+	$(BIN)/pytest --nbval-lax --nbval-cell-timeout=600 --durations=40 tests chapters solutions
 
 # JupyterLab refuses to run as root (Docker, cloud notebooks) unless told it may. The server
 # runs from the repository root, where nbgrader's Validate button finds nbgrader_config.py;
