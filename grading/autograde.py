@@ -407,10 +407,12 @@ def grade_submission(
     course_models: Path | None,
     limits: Limits,
     verbose: bool,
+    threads: int | None = None,
 ) -> Outcome:
     """Grade one hand-in in a sandboxed child process with the grader's ``limits``, in a
     workspace under ``base``; read back what it left. The gradebook is not touched: the
-    caller records the outcome (``make grade`` from a pool thread, a Slurm task on its own)."""
+    caller records the outcome (``make grade`` from a pool thread, a Slurm task on its own).
+    ``threads``: the kernel's OpenMP threads (:func:`threads_per_handin`)."""
     workspace = Path(tempfile.mkdtemp(prefix="handin-", dir=base))
     os.chmod(workspace, 0o711)  # the kernel's user reaches ws/kernel/, nothing else
     with sandbox_user() as user:
@@ -426,6 +428,7 @@ def grade_submission(
                 limits,
                 user,
                 verbose,
+                threads,
             )
         finally:
             shutil.rmtree(workspace, ignore_errors=True)
@@ -442,6 +445,7 @@ def _grade_in(
     limits: Limits,
     user: str | None,
     verbose: bool,
+    threads: int | None,
 ) -> Outcome:
     """Grade one hand-in in a child process in ``workspace``; read back what it left."""
     job = Job(
@@ -455,6 +459,7 @@ def _grade_in(
         course_models=str(course_models) if course_models else None,
         user=user,
         limits=limits,
+        threads=threads,
     )
     (workspace / "private").mkdir(mode=0o700)
     # The notebook limit holds for each notebook; the margin covers start-up and saving.
@@ -483,6 +488,14 @@ def _grade_in(
                 f"scored 0. The grader's error output:\n{err.strip()[-3000:]}"
             )
     return Outcome(submission, executed, notes, failure)
+
+
+def threads_per_handin(jobs: int) -> int:
+    """The cores of this machine shared among ``jobs`` hand-ins graded at once (at least 1);
+    ``$OMP_NUM_THREADS``, where the instructor set it, instead."""
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    return max(1, len(os.sched_getaffinity(0)) // jobs)
 
 
 def autograde(
@@ -551,6 +564,7 @@ def autograde(
                         course_models,
                         limits,
                         verbose,
+                        threads_per_handin(jobs),
                     )
                 )
             for future in as_completed(futures):

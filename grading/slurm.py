@@ -67,6 +67,7 @@ from .autograde import (
     prepare_course_models,
     record,
     snapshot_sources,
+    threads_per_handin,
 )
 from .course import LOG, Course, GradingError
 from .feedback import write_feedback
@@ -648,6 +649,7 @@ def run_task(run: Path, task: int) -> int:
                     Path(plan.course_models) if plan.course_models else None,
                     limits,
                     plan.verbose,
+                    threads_per_handin(1),  # the task's cores, as set above
                 )
             except _Stopped as stopped:
                 for left in batch[position:]:

@@ -66,6 +66,10 @@ class Job:
     course_models: str | None  # the course model cache to copy, if any
     user: str | None
     limits: Limits
+    #: OpenMP threads of the kernel (torch's intra-op threads): the grader's share of the cores
+    #: for one hand-in. ``None`` leaves the kernel's default, one thread per core, which with
+    #: several hand-ins at once oversubscribes the cores (a 4-hand-in class ran 2.3x slower).
+    threads: int | None = None
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(asdict(self)), encoding="utf-8")
@@ -178,6 +182,8 @@ def prepare(job: Job) -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "TQDM_DISABLE": "1",
     }
+    if job.threads:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(job.threads)
     kernel_spec = {
         "argv": [
             sys.executable,

@@ -869,3 +869,39 @@ def test_grader_uses_the_course_librarys_cache_variables():
 
     assert MODEL_CACHE_ENV == train.CACHE_DIR_ENV
     assert COURSE_CACHE_ENV == train.COURSE_CACHE_DIR_ENV
+
+
+def test_hand_ins_graded_at_once_share_the_cores(course: Course, tmp_path: Path, monkeypatch):
+    """Each kernel gets its share of the cores as OpenMP threads, so that torch in JOBS
+    kernels at once does not start JOBS threads per core (which made a class 2.3x slower)."""
+    from grading.autograde import threads_per_handin
+    from grading.worker import Job, prepare
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cores = len(os.sched_getaffinity(0))
+    assert threads_per_handin(1) == cores
+    assert threads_per_handin(2) == max(1, cores // 2)
+    assert threads_per_handin(4 * cores) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the instructor's choice wins
+    assert threads_per_handin(2) == 3
+
+    gradebook, handin = tmp_path / "gradebook.db", tmp_path / "handin"
+    gradebook.write_bytes(b"")
+    handin.mkdir()
+    job = Job(
+        root=str(course.root),
+        student="alice",
+        assignment=CORPUS_ASSIGNMENT,
+        notebooks=[],
+        folder=str(handin),
+        workspace=str(tmp_path / "ws"),
+        gradebook=str(gradebook),
+        course_models=None,
+        user=None,
+        limits=Limits(),
+        threads=2,
+    )
+    env = prepare(job)
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "2"
+    (spec_file,) = (tmp_path / "ws" / "jupyter" / "kernels").glob("*/kernel.json")
+    assert json.loads(spec_file.read_text())["env"]["OMP_NUM_THREADS"] == "2"
