@@ -76,7 +76,8 @@ def _limit_options(step: argparse.ArgumentParser) -> None:
         "--jobs",
         type=int,
         default=None,
-        help="hand-ins graded at once (default: the number of cores)",
+        help="hand-ins graded at once (default: the number of cores); each kernel gets the cores "
+        "divided by JOBS as torch (OpenMP) threads, or $OMP_NUM_THREADS where set",
     )
     step.add_argument(
         "--cell-timeout",
