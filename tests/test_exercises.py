@@ -80,11 +80,14 @@ def test_exercises_are_up_to_date(assignment: str, tmp_path: Path):
 
 
 def test_release_is_deterministic(tmp_path: Path):
-    """Two releases of the same sources are byte-identical (else the test above could not hold)."""
-    for assignment in ASSIGNMENTS:
-        release(COURSE, assignment, tmp_path / "first")
-        release(COURSE, assignment, tmp_path / "second")
-        assert _files(tmp_path / "first" / assignment) == _files(tmp_path / "second" / assignment)
+    """Two releases of the same sources are byte-identical (else the test above could not hold).
+
+    One assignment suffices: the release steps are the same for all, and the test above already
+    compares every assignment's release, made now, with the one committed earlier."""
+    assignment = ASSIGNMENTS[0]
+    release(COURSE, assignment, tmp_path / "first")
+    release(COURSE, assignment, tmp_path / "second")
+    assert _files(tmp_path / "first" / assignment) == _files(tmp_path / "second" / assignment)
 
 
 def test_every_exercise_has_a_source():
