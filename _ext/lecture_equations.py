@@ -27,7 +27,10 @@ LECTURE_EQUATIONS = {
 CHAPTER = re.compile(r"^chapters/(\d+)_")
 
 
-def _renumber(app: Sphinx, env: BuildEnvironment) -> None:
+def _renumber(app: Sphinx, env: BuildEnvironment) -> list[str]:
+    """After Sphinx numbered the book's figures and equations: the chapters' equations
+    renumbered; returns those chapters, so that they are written again."""
+    renumbered = []
     for docname, numbers in env.toc_fignumbers.items():
         chapter = CHAPTER.match(docname)
         equations = numbers.get("displaymath")
@@ -41,8 +44,11 @@ def _renumber(app: Sphinx, env: BuildEnvironment) -> None:
             else:
                 further += 1
                 equations[node_id] = (int(chapter.group(1)), further)
+        renumbered.append(docname)
+    return renumbered
 
 
 def setup(app: Sphinx) -> dict:
-    app.connect("env-updated", _renumber)
+    # After the toctree collector's handler (priority 500), which assigns Sphinx's numbers.
+    app.connect("env-get-updated", _renumber, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -9,6 +9,7 @@ read the HTML in ``_build/html``. Execution results are cached in
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from html import unescape
@@ -165,6 +166,23 @@ def test_bibliography_lists_all_references(book: Path) -> None:
     missing = [name for name in REFERENCE_SURNAMES if name not in bibliography.text]
     assert not missing, f"the bibliography lacks {missing}"
     assert bibliography.classes.count("citation") == len(REFERENCE_SURNAMES)
+
+
+def test_equations_carry_the_lectures_numbers(book: Path) -> None:
+    """The lecture's eq. 1 to 5 show as (1) to (5), in the equation and in every reference to
+    it; a chapter's further equations as (c.1), (c.2), ... (_ext/lecture_equations.py)."""
+    expected = {
+        "01_linear_classifiers": ["1", "2"],
+        "02_deepfake_detection": ["2.1", "2.2", "2.3", "2.4"],
+        "03_input_optimization": ["3"],
+        "04_saliency_maps": ["4", "4.1"],
+        "05_integrated_gradients": ["5", "5.1", "5.2"],
+    }
+    for name, numbers in expected.items():
+        html = (book / "chapters" / f"{name}.html").read_text(encoding="utf-8")
+        assert re.findall(r'<span class="eqno">\(([0-9.]+)\)', html) == numbers, name
+    chapter_5 = (book / "chapters" / "05_integrated_gradients.html").read_text(encoding="utf-8")
+    assert '<a class="reference internal" href="#equation-eq-ig">(5)</a>' in chapter_5
 
 
 def test_no_launch_buttons_or_foreign_repository_links(book: Path) -> None:
