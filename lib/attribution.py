@@ -20,6 +20,34 @@ from torch import nn
 from tqdm.auto import tqdm
 
 
+def _model_device(model: nn.Module, fallback: torch.device) -> torch.device:
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else fallback
+
+
+def _pick(outputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
+    """The target neuron's output per example: ``F`` in eq. 5."""
+    if targets is None:
+        if outputs.dim() > 1 and outputs[0].numel() != 1:
+            raise ValueError(
+                f"the model has {outputs[0].numel()} outputs per example; pass targets= "
+                "(one output index per input) to say which one to explain."
+            )
+        return outputs.reshape(len(outputs))
+    return outputs.reshape(len(outputs), -1).gather(1, targets[:, None]).squeeze(1)
+
+
+def _as_targets(targets, count: int, device: torch.device) -> torch.Tensor | None:
+    if targets is None:
+        return None
+    targets = torch.as_tensor(targets, device=device, dtype=torch.long).reshape(-1)
+    if len(targets) == 1:
+        return targets.expand(count)
+    if len(targets) != count:
+        raise ValueError(f"targets has {len(targets)} entries for {count} inputs; give one each.")
+    return targets
+
+
 def saliency_map(
     model: nn.Module, inputs: torch.Tensor, targets: int | Sequence[int] | torch.Tensor
 ) -> torch.Tensor:
@@ -43,18 +71,13 @@ def saliency_map(
             f"inputs must be images [N, C, H, W] with N >= 1, got {shape}; "
             "add a batch axis with inputs[None] for a single image."
         )
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else inputs.device
+    device = _model_device(model, inputs.device)
     if not inputs.is_floating_point():
         raise ValueError(f"inputs have dtype {inputs.dtype}; convert the images to floats.")
     images = inputs.detach().to(device).requires_grad_(True)
-    chosen = torch.as_tensor(targets, dtype=torch.long, device=device).reshape(-1)
-    if len(chosen) == 1:
-        chosen = chosen.expand(len(images))
-    if len(chosen) != len(images):
-        raise ValueError(
-            f"targets has {len(chosen)} entries for {len(images)} inputs; give one each."
-        )
+    chosen = _as_targets(targets, len(images), device)
+    if chosen is None:
+        raise ValueError("saliency_map needs targets: one class per image, or one for all.")
     with torch.enable_grad():
         scores = model(images)
         if scores.dim() != 2 or len(scores) != len(images):
@@ -116,34 +139,6 @@ def quadrature(method: str, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
         nodes, gauss = np.polynomial.legendre.leggauss(m)
         alphas, weights = (nodes + 1) / 2, gauss / gauss.sum()  # sum(gauss) is 2 up to rounding
     return torch.from_numpy(alphas), torch.from_numpy(weights)
-
-
-def _model_device(model: nn.Module, fallback: torch.device) -> torch.device:
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else fallback
-
-
-def _pick(outputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
-    """The target neuron's output per example: ``F`` in eq. 5."""
-    if targets is None:
-        if outputs.dim() > 1 and outputs[0].numel() != 1:
-            raise ValueError(
-                f"the model has {outputs[0].numel()} outputs per example; pass targets= "
-                "(one output index per input) to say which one to explain."
-            )
-        return outputs.reshape(len(outputs))
-    return outputs.reshape(len(outputs), -1).gather(1, targets[:, None]).squeeze(1)
-
-
-def _as_targets(targets, count: int, device: torch.device) -> torch.Tensor | None:
-    if targets is None:
-        return None
-    targets = torch.as_tensor(targets, device=device, dtype=torch.long).reshape(-1)
-    if len(targets) == 1:
-        return targets.expand(count)
-    if len(targets) != count:
-        raise ValueError(f"targets has {len(targets)} entries for {count} inputs; give one each.")
-    return targets
 
 
 def _activation_bytes(model: nn.Module, example: torch.Tensor) -> int:
