@@ -13,21 +13,15 @@
 from __future__ import annotations
 
 import html
-import json
+import sys
+from pathlib import Path
 
 import nbformat
-from nbgrader.converters import GenerateFeedback
 
-from .autograde import NOTES_FILE
-from .course import LOG, Course, run_converter
+from .autograde import AutogradeResult
+from .course import Course, GradingError, grade_id
 from .preprocessors import LIMIT_ERROR, NOT_RUN_ERROR
-from .report import GradeRow, _points, collect_grades
-
-FEEDBACK_PREPROCESSORS = [
-    "grading.preprocessors.HideHiddenTests",
-    "nbgrader.preprocessors.GetGrades",
-    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-]
+from .report import GradeRow, _points, collect_grades, write_csv
 
 
 def _errors(course: Course, row: GradeRow) -> dict[str, str]:
@@ -36,10 +30,9 @@ def _errors(course: Course, row: GradeRow) -> dict[str, str]:
     errors = {}
     for path in sorted(folder.glob("*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
             names = [o.ename for o in cell.get("outputs", []) if o.output_type == "error"]
-            if grade_id and names:
-                errors[grade_id] = names[-1]
+            if grade_id(cell) and names:
+                errors[grade_id(cell)] = names[-1]
     return errors
 
 
@@ -51,12 +44,7 @@ def summary(course: Course, row: GradeRow) -> str:
         f"total so far: {_points(row.score)} / {_points(row.max_score)}",
         "",
     ]
-    notes_file = course.autograded_dir / row.student / row.assignment / NOTES_FILE
-    notes = json.loads(notes_file.read_text(encoding="utf-8")) if notes_file.is_file() else {}
-    for notebook, reason in sorted(notes.items()):
-        lines.append(f"{notebook}: {reason}")
-    if notes:
-        lines.append("")
+    lines += [*row.reasons, ""] if row.reasons else []
     errors = _errors(course, row)
     for cell in row.cells:
         score = f"{_points(cell.score)} / {_points(cell.max_score)}"
@@ -86,16 +74,8 @@ def write_feedback(course: Course, graded: list[tuple[str, str]]) -> int:
             s for s in students if any((course.autograded_dir / s / assignment).glob("*.ipynb"))
         ]
         for student in with_notebooks:
-            cfg = course.config(
-                **{
-                    "CourseDirectory.assignment_id": assignment,
-                    "CourseDirectory.student_id": student,
-                    "GenerateFeedback.preprocessors": FEEDBACK_PREPROCESSORS,
-                }
-            )
-            converter = GenerateFeedback(coursedir=course.coursedir(cfg), config=cfg, log=LOG)
-            converter.force = True
-            run_converter(converter, f"writing the feedback of {student}/{assignment}")
+            what = f"writing the feedback of {student}/{assignment}"
+            course.nbgrader("generate_feedback", what, assignment, student)
     for row in rows:
         folder = course.feedback_dir / row.student / row.assignment
         folder.mkdir(parents=True, exist_ok=True)
@@ -104,3 +84,14 @@ def write_feedback(course: Course, graded: list[tuple[str, str]]) -> int:
         page = f"<!DOCTYPE html>\n<html><body><pre>{html.escape(text)}</pre></body></html>\n"
         (folder / "summary.html").write_text(page, encoding="utf-8")
     return len(rows)
+
+
+def hand_back(course: Course, result: AutogradeResult, csv: Path) -> None:
+    """After a class is recorded: the feedback of every graded hand-in, and the scores in
+    ``csv``. Feedback that fails is one more of ``result``'s failures (the scores stand)."""
+    try:
+        written = write_feedback(course, [(s.student, s.assignment) for s in result.graded])
+        print(f"feedback for {written} hand-ins in {course.feedback_dir}", file=sys.stderr)
+    except GradingError as error:
+        result.failures.append(str(error))
+    write_csv(collect_grades(course), csv)

@@ -1,4 +1,5 @@
-"""Step 1: generate the student version of an assignment (``nbgrader generate_assignment``).
+"""Step 1: generate the student version of an assignment (``nbgrader generate_assignment``),
+and time its solution, from which the grader's per-cell limit follows.
 
 nbgrader writes the student version and, as a side effect, records the assignment's cells
 (their sources, hidden tests included, and checksums) in a gradebook. The student files do not
@@ -9,14 +10,27 @@ gradebook, which autograding needs, and throws the student files away.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
-from nbgrader.converters import GenerateAssignment
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
-from .course import LOG, Course, GradingError, run_converter
+from .course import Course, GradingError, write_json
+
+#: File beside an assignment's source notebooks with the timing of its solution (written by
+#: :func:`time_solution`; ``CourseDirectory.ignore`` keeps it from students and kernels).
+TIMING_FILE = "timing.json"
+#: How ``python -m lib course-models`` names the folder it filled (its first line).
+COURSE_CACHE_LINE = "course cache:"
 
 
 def check_cell_ids(notebook: Path) -> None:
@@ -43,26 +57,10 @@ def check_cell_ids(notebook: Path) -> None:
         seen.add(cell_id)
 
 
-def _generate(course: Course, assignment: str, out_dir: Path, db_url: str | None) -> Path:
-    """Run ``generate_assignment`` for ``assignment`` into ``out_dir/<assignment>/``.
-
-    ``db_url`` is the gradebook to record the assignment in; ``None`` means the course's own.
-    """
+def _generate(course: Course, assignment: str, **overrides: object) -> None:
     course.source_notebooks(assignment)  # a clear error if the assignment has no source
-    overrides: dict[str, object] = {
-        "CourseDirectory.release_directory": str(out_dir),
-        "CourseDirectory.assignment_id": assignment,
-    }
-    if db_url is not None:
-        overrides["CourseDirectory.db_url"] = db_url
-    cfg = course.config(**overrides)
-    converter = GenerateAssignment(coursedir=course.coursedir(cfg), config=cfg, log=LOG)
-    # Regenerate even if the destination exists; without this nbgrader silently skips it.
-    converter.force = True
-    # Create the assignment in the gradebook if it is not there yet.
-    converter.create_assignment = True
-    run_converter(converter, f"generating the student version of {assignment!r}")
-    return out_dir / assignment
+    what = f"generating the student version of {assignment!r}"
+    course.nbgrader("generate_assignment", what, assignment, **overrides)
 
 
 def release(course: Course, assignment: str, release_dir: Path | None = None) -> list[Path]:
@@ -76,11 +74,19 @@ def release(course: Course, assignment: str, release_dir: Path | None = None) ->
     for notebook in course.source_notebooks(assignment):
         check_cell_ids(notebook)
     with tempfile.TemporaryDirectory(prefix="grading-release-") as tmp:
-        built = _generate(course, assignment, Path(tmp) / "release", f"sqlite:///{tmp}/gb.db")
+        built = Path(tmp) / "release"
+        _generate(
+            course,
+            assignment,
+            **{
+                "CourseDirectory.release_directory": str(built),
+                "CourseDirectory.db_url": f"sqlite:///{tmp}/gb.db",
+            },
+        )
         dest = release_dir / assignment
         if dest.exists():
             shutil.rmtree(dest)
-        shutil.copytree(built, dest)
+        shutil.copytree(built / assignment, dest)
     return sorted(path for path in dest.rglob("*") if path.is_file())
 
 
@@ -113,13 +119,94 @@ def register(course: Course, assignment: str) -> None:
     """
     with tempfile.TemporaryDirectory(prefix="grading-register-") as tmp:
         try:
-            _generate(course, assignment, Path(tmp), db_url=None)
+            _generate(course, assignment, **{"CourseDirectory.release_directory": tmp})
         except GradingError as error:
             if "because there are submissions" not in str(error):
                 raise
-            db_url = course.coursedir().db_url
             raise GradingError(
-                f"{error}\nThe gradebook ({db_url}) already holds graded hand-ins of "
+                f"{error}\nThe gradebook ({course.gradebook}) already holds graded hand-ins of "
                 f"{assignment!r}, and its source has gained or lost cells since. To grade "
                 "everything again from scratch, delete the gradebook (manual grades are lost)."
             ) from error
+
+
+# --- Course models and the solution's timing ---------------------------------------------------
+
+
+def prepare_course_models(course: Course, notebooks: list[Path]) -> Path | None:
+    """Train or load, once, the course models that ``notebooks`` use; their folder, or ``None``
+    if they use none.
+
+    Runs ``python -m lib course-models --for NOTEBOOK...`` in the grader's environment, so the
+    folder is the library's course cache (``$XNN_COURSE_CACHE_DIR``, else ``.cache/models``):
+    models the book or the tests trained already are only loaded.
+    """
+    if not notebooks:
+        return None
+    command = [sys.executable, "-m", "lib", "course-models", "--for", *map(str, notebooks)]
+    done = subprocess.run(command, cwd=course.root, capture_output=True, text=True, check=False)
+    lines = done.stdout.splitlines()
+    folder = next((line.removeprefix(COURSE_CACHE_LINE).strip() for line in lines
+                   if line.startswith(COURSE_CACHE_LINE)), None)  # fmt: skip
+    if done.returncode != 0 or folder is None:
+        raise GradingError(
+            f"could not prepare the course models (`python -m lib course-models` exited with "
+            f"{done.returncode}):\n{(done.stderr or done.stdout).strip()[-2000:]}"
+        )
+    return Path(folder) if any(": ready in " in line for line in lines) else None
+
+
+def _source_digest(course: Course, assignment: str) -> str:
+    digest = hashlib.sha256()
+    for path in course.source_notebooks(assignment):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def slowest_cell(course: Course, assignment: str) -> float | None:
+    """Seconds the slowest cell of ``assignment``'s solution took when it was last timed;
+    ``None`` if it never was, or if its source has changed since."""
+    path = course.source_dir / assignment / TIMING_FILE
+    timing = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    current = timing.get("source") == _source_digest(course, assignment)
+    return timing["slowest_seconds"] if current else None
+
+
+def _seconds(cell: nbformat.NotebookNode) -> float:
+    times = cell.metadata.get("execution", {})
+    start, end = times.get("iopub.execute_input"), times.get("shell.execute_reply")
+    if not start or not end:  # a cell that did not run (empty)
+        return 0.0
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def time_solution(course: Course, assignment: str) -> Path:
+    """Run ``assignment``'s solution once, top to bottom in a fresh kernel with a fresh model
+    cache (as a hand-in runs), and write how long its slowest cell took, and the machine's load
+    meanwhile, to ``solutions/<assignment>/timing.json``. A failing solution is an error."""
+    from .validate import course_kernel  # this environment's python3 kernel
+
+    source, slowest, where = course.source_dir / assignment, 0.0, ""
+    models = prepare_course_models(course, course.source_notebooks(assignment))
+    with tempfile.TemporaryDirectory(prefix="grading-timing-") as tmp, course_kernel():
+        course.copy_files(source, Path(tmp) / "work")
+        env = {**os.environ, "XNN_CACHE_DIR": f"{tmp}/cache", "TQDM_DISABLE": "1"}
+        env |= {"XNN_COURSE_CACHE_DIR": str(models)} if models else {}
+        for path in course.source_notebooks(assignment):
+            nb = nbformat.read(path, as_version=4)
+            resources = {"metadata": {"path": f"{tmp}/work"}}
+            timeout = course.config().Execute.timeout
+            client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources=resources)
+            try:
+                client.execute(env=env)
+            except (CellExecutionError, CellTimeoutError) as error:
+                last = str(error).strip().splitlines()[-1]
+                raise GradingError(
+                    f"the solution {path} fails, so it is not timed: {last}"
+                ) from error
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type == "code" and _seconds(cell) > slowest:
+                    slowest, where = _seconds(cell), f"{path.name}, cell {index + 1}"
+    timing = {"source": _source_digest(course, assignment), "slowest_seconds": round(slowest, 2)}
+    timing |= {"slowest_cell": where, "load_average": os.getloadavg()[0], "cores": os.cpu_count()}
+    return write_json(source / TIMING_FILE, timing)

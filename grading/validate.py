@@ -33,9 +33,10 @@ from nbclient.exceptions import DeadKernelError
 from nbconvert.filters import strip_ansi
 from nbformat import NotebookNode
 from nbgrader.nbgraderformat import SchemaTooNewError, SchemaTooOldError
+from nbgrader.utils import is_grade, is_solution
 from nbgrader.validator import Validator
 
-from .course import Course, GradingError
+from .course import Course, GradingError, grade_id
 
 #: The repository root: its ``nbgrader_config.py`` configures the run (e.g. the cell timeout).
 REPO = Path(__file__).resolve().parent.parent
@@ -101,10 +102,9 @@ def course_kernel() -> Iterator[None]:
     try:
         yield
     finally:
-        if previous is None:
-            del os.environ["JUPYTER_PATH"]
-        else:
-            os.environ["JUPYTER_PATH"] = previous
+        os.environ.pop("JUPYTER_PATH") if previous is None else os.environ.update(
+            JUPYTER_PATH=previous
+        )
 
 
 def _exercises() -> str:
@@ -127,20 +127,12 @@ def read_exercise(path: Path) -> NotebookNode:
         nb = nbformat.read(path, as_version=4)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, nbformat.reader.NotJSONError) as e:
         raise GradingError(f"{path} is not a readable Jupyter notebook: {e}") from e
-    if not any(_grade_id(cell) and _info(cell).get("grade") for cell in nb.cells):
+    if not any(grade_id(cell) and is_grade(cell) for cell in nb.cells):
         raise GradingError(
             f"{path} has no graded cells, so it is not an exercise: validate a notebook from "
             f"exercises/ (exercises: {_exercises()})."
         )
     return nb
-
-
-def _info(cell: NotebookNode) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
-def _grade_id(cell: NotebookNode) -> str:
-    return _info(cell).get("grade_id", "")
 
 
 def _tasks(nb: NotebookNode) -> list[str]:
@@ -173,16 +165,14 @@ def _reason(raw_error: str) -> str:
 
 
 def _count_tests(nb: NotebookNode) -> int:
-    return sum(1 for c in nb.cells if _info(c).get("grade") and not _info(c).get("solution"))
+    return sum(is_grade(cell) and not is_solution(cell) for cell in nb.cells)
 
 
 def _cell_for(source: str, nb: NotebookNode, taken: set[str]) -> NotebookNode | None:
     """The notebook's graded or locked cell whose source is ``source`` (nbgrader reports
     cells by their source)."""
-    for cell in nb.cells:
-        if _grade_id(cell) and _grade_id(cell) not in taken and cell.source.strip() == source:
-            return cell
-    return None
+    free = (c for c in nb.cells if grade_id(c) and grade_id(c) not in taken)
+    return next((cell for cell in free if cell.source.strip() == source), None)
 
 
 class _KeepingValidator(Validator):
@@ -202,10 +192,10 @@ def _first_error(executed: NotebookNode | None, tasks: list[str], listed: set[st
         return None
     for index, cell in enumerate(executed.cells):
         errors = [out for out in cell.get("outputs", []) if out.output_type == "error"]
-        if errors and _grade_id(cell) in listed:
+        if errors and grade_id(cell) in listed:
             return None
         if errors:
-            name = f"cell `{_grade_id(cell)}`" if _grade_id(cell) else "a cell"
+            name = f"cell `{grade_id(cell)}`" if grade_id(cell) else "a cell"
             where = f"{tasks[index]}, {name} (cell {index + 1} of {len(tasks)})"
             return f"{where}: {_reason(chr(10).join(errors[0].traceback))}"
     return None
@@ -239,24 +229,24 @@ def validate(path: Path) -> Validation:
         stopped = Problem(task="the whole notebook", cell="-", kind="kernel", reason=str(error))
         return Validation(notebook=path, tests=_count_tests(nb), problems=[stopped])
     headings = _tasks(nb)
-    tasks = {_grade_id(cell): task for cell, task in zip(nb.cells, headings, strict=True)}
+    tasks = {grade_id(cell): task for cell, task in zip(nb.cells, headings, strict=True)}
     taken: set[str] = set()
     problems = []
     for kind, key in (("locked", "type_changed"), ("locked", "changed"), ("test", "failed")):
         for item in results.get(key, []):
             cell = _cell_for(item["source"], nb, taken)
-            grade_id = _grade_id(cell) if cell is not None else "?"
-            taken.add(grade_id)
+            cell_id = (cell is not None and grade_id(cell)) or "?"
+            taken.add(cell_id)
             if key == "type_changed":
                 reason = f"changed from a {item['new_type']} cell to a {item['old_type']} cell"
             elif key == "changed":
                 reason = "you changed the code or text"
             else:
                 reason = _reason(item["raw_error"])
-                if cell is not None and _info(cell).get("solution"):
+                if cell is not None and is_solution(cell):
                     kind = "answer"
-            task = tasks.get(grade_id, "unknown task")
-            problems.append(Problem(task=task, cell=grade_id, kind=kind, reason=reason))
+            task = tasks.get(cell_id, "unknown task")
+            problems.append(Problem(task=task, cell=cell_id, kind=kind, reason=reason))
     kernel = nb.metadata.get("kernelspec", {}).get("name")
     return Validation(
         notebook=path,

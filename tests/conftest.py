@@ -67,3 +67,12 @@ def book() -> Path:
     output = (result.stdout + result.stderr)[-8000:]
     assert result.returncode == 0, f"{' '.join(BOOK_COMMAND)} failed:\n{output}"
     return html
+
+
+@pytest.fixture(scope="session")
+def mixed_class(tmp_path_factory: pytest.TempPathFactory):
+    """The mixed class of tests/test_grading.py, graded once per session on this machine:
+    tests/test_slurm.py compares its grading through Slurm with this one."""
+    from test_grading import grade_mixed_class
+
+    return grade_mixed_class(tmp_path_factory.mktemp("mixed-class"))
