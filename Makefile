@@ -17,7 +17,7 @@ help:
 	@echo "                run a notebook's visible tests as the grader would, say what fails"
 	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader; time changed solutions"
 	@echo "make grade      autograde every submission in submitted/<student>/<assignment>/ (JOBS=N)"
-	@echo "make grade-slurm  the same grading as a Slurm job array (slurm/config.toml)"
+	@echo "make grade-slurm  the same grading as a Slurm job array (c.Slurm in nbgrader_config.py)"
 	@echo "make train-slurm  train the course models as a Slurm job (SLURM_TRAIN=\"sbatch options\")"
 	@echo "make clean      remove the built book, caches and grading output (keeps .venv)"
 
@@ -106,7 +106,8 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 grade: setup
 	$(BIN)/python -m grading grade --jobs $(JOBS)
 
-# The same grading as a Slurm job array; partition, account and resources: slurm/config.toml.
+# The same grading as a Slurm job array; partition, account and resources: c.Slurm.* in
+# nbgrader_config.py.
 grade-slurm: setup
 	$(BIN)/python -m grading grade --slurm
 

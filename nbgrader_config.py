@@ -138,3 +138,33 @@ c.Limits.margin = 120
 
 # MiB a Slurm array task asks for beyond the kernel's memory limit (for the grader itself).
 c.Limits.memory_margin_mb = 2048
+
+# --- Grading on a Slurm cluster (make grade-slurm) ----------------------------------------------
+# The array task's sbatch --time and --mem follow from the limits above, unless set here.
+
+# sbatch --partition and --account of the grading jobs; "": the cluster's default partition and
+# your default account.
+c.Slurm.partition = ""
+c.Slurm.account = ""
+
+# Any further sbatch options of the grading jobs, e.g. ["--qos=short", "--constraint=skylake"].
+c.Slurm.extra = []
+
+# One array task grades this many hand-ins, one after another (1: a task per hand-in).
+c.Slurm.handins_per_task = 1
+
+# Cores of one array task (sbatch --cpus-per-task); its kernels use them as torch threads.
+c.Slurm.cpus_per_task = 2
+
+# sbatch --time and --mem of one array task, e.g. "00:40:00" and "10G". "auto": from the limits,
+# handins_per_task x (notebooks x notebook_timeout + margin), and memory_mb + memory_margin_mb.
+# Slurm enforces them where the cluster is set up to; the limits hold in every task anyway.
+c.Slurm.time = "auto"
+c.Slurm.mem = "auto"
+
+# At most this many array tasks run at once (sbatch --array=...%N); 0: no limit.
+c.Slurm.max_running = 0
+
+# Where runs keep their plan, outcomes and logs, relative to the course root: on a file system
+# that the compute nodes share with the machine you submit from.
+c.Slurm.workdir = ".cache/grading/slurm"

@@ -1,15 +1,11 @@
-"""Command line: ``python -m grading {release,grade,report}``.
+"""Command line: ``python -m grading {release,grade,report}`` (``make exercises``, ``make
+grade``): ``release`` regenerates ``exercises/`` and times changed solutions; ``grade`` grades
+``submitted/`` (here or ``--slurm``), prints the table, writes ``grades.csv`` and ``feedback/``;
+``report`` prints and writes them from the gradebook.
 
-- ``release`` regenerates the student versions, ``exercises/``, from ``solutions/``, and times
-  each solution whose source changed (``make exercises``);
-- ``grade`` autogrades every hand-in in ``submitted/``, here or on Slurm (``--slurm``), prints
-  the score table and writes ``grades.csv`` and ``feedback/`` (``make grade``);
-- ``report`` prints the table and writes ``grades.csv`` from the gradebook, without grading.
-
-Exit status: 0 when every hand-in got a recorded score (including 0 for a hand-in whose kernel
-died, that hit a limit or whose notebook is broken: the reasons are in the table and the CSV);
-1 if the grader itself failed (a score may be missing or untrustworthy); 2 for bad input;
-128 + the signal's number if it was stopped (SIGTERM, SIGINT).
+Exit status: 0 when every hand-in got a recorded score (a 0 for a dead kernel, a limit or a
+broken notebook included: the reasons are in the table); 1 if the grader itself failed; 2 for
+bad input; 128 + its number for a signal that stopped the grader.
 """
 
 from __future__ import annotations
@@ -61,12 +57,7 @@ def _parser(course: Course) -> argparse.ArgumentParser:
         prog="python -m grading",
         description="Release, autograde and report the course's nbgrader assignments.",
     )
-    parser.add_argument(
-        "--root",
-        type=Path,
-        default=REPO,
-        help="course root, the folder holding nbgrader_config.py (default: %(default)s)",
-    )
+    parser.add_argument("--root", type=Path, default=REPO, help="the folder of nbgrader_config.py")
     parser.add_argument("-v", "--verbose", action="store_true", help="show nbgrader's log")
     steps = parser.add_subparsers(dest="step", required=True, metavar="STEP")
     rel = steps.add_parser("release", help="regenerate exercises/ and time the solutions")
@@ -86,16 +77,10 @@ def _parser(course: Course) -> argparse.ArgumentParser:
     section = course.config().Limits if course.config_file.is_file() else {}
     for option, name in LIMIT_OPTIONS.items():
         text = docs.get(f"Limits.{name}", "").replace("%", "%%")
-        grade.add_argument(
-            option, type=float, help=f"{text} (nbgrader_config.py: {section.get(name)})"
-        )
+        default = f"(nbgrader_config.py: {section.get(name)})"
+        grade.add_argument(option, dest=name, type=float, help=f"{text} {default}")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
-    grade.add_argument("--slurm", action="store_true", help="grade as a Slurm job array")
-    grade.add_argument(
-        "--slurm-config",
-        type=Path,
-        help=f"with --slurm: settings that change {slurm.CONFIG_FILE} (or ${slurm.CONFIG_ENV})",
-    )
+    grade.add_argument("--slurm", action="store_true", help="grade as a Slurm job array (c.Slurm)")
     grade.add_argument(
         "--no-wait",
         action="store_true",
@@ -117,13 +102,8 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def quiet_nbgrader(verbose: bool = False) -> None:
-    """The grader's own messages on stderr; nbgrader's only with ``verbose``.
-
-    nbgrader warns about every test cell with hidden tests (its checksum "changed" because the
-    hidden tests were cut out of the student version), its errors are quoted in the
-    :class:`GradingError` raised after them, and its gradebook triggers SQLAlchemy's autoflush
-    warnings on every hand-in: by default they are kept off the screen.
-    """
+    """The grader's messages on stderr; nbgrader's log and SQLAlchemy's warnings only with
+    ``verbose`` (its errors are quoted in the GradingError raised after them)."""
     grading_log = logging.getLogger("grading")
     for old in [h for h in grading_log.handlers if isinstance(h, _StderrHandler)]:
         grading_log.removeHandler(old)  # main() called again, e.g. by the tests
@@ -164,18 +144,15 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         csv = (args.csv or course.root / "grades.csv").resolve()
         if args.step == "report":
-            print(format_table(collect_grades(course)))
-            print(f"\nwrote {write_csv(collect_grades(course), csv)}")
+            write_csv(collect_grades(course), csv)
+            print(f"{format_table(collect_grades(course))}\n\nwrote {csv}")
             return 0
         if args.jobs is not None and args.jobs < 1:
             raise GradingError(f"--jobs must be at least 1, not {args.jobs}.")
-        given = {
-            name: getattr(args, opt[2:].replace("-", "_")) for opt, name in LIMIT_OPTIONS.items()
-        }
-        limits = Limits.of(course, **given)
+        limits = Limits.of(course, **{name: vars(args)[name] for name in LIMIT_OPTIONS.values()})
         print(f"limits per hand-in: {limits.describe()}", file=sys.stderr)
         if args.slurm:
-            config = slurm.SlurmConfig.for_course(args.slurm_config)
+            config = slurm.SlurmConfig.of(course)
             run = slurm.grade_on_slurm(course, config, limits, csv, not args.no_wait,
                                        not args.no_progress, args.verbose)  # fmt: skip
             print(f"Slurm: array job {run.array_id or '-'} ({run.tasks} tasks, --time={run.time} "

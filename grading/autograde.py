@@ -1,19 +1,13 @@
-"""Step 2: grade a class. One pipeline, whether the hand-ins run here or on Slurm:
+"""Step 2: grade a class, in one pipeline whether the hand-ins run here or on Slurm.
 
-1. **plan** (:func:`plan_class`): find the hand-ins in ``submitted/<student>/<assignment>/``,
-   record each assignment's current source in the gradebook (:func:`release.register`), check
-   every notebook without running it (:func:`check_notebook`: a file that is empty, not JSON,
-   of another nbformat or assignment... scores 0 with its reason), give each hand-in its limits
-   and prepare the course models its assignment uses;
-2. **run** each hand-in with :func:`grade_submission`: a worker process
-   (:mod:`grading.worker`) runs nbgrader's autograding on a private copy, the kernel in the
-   sandbox of :mod:`grading.sandbox`, and leaves an :class:`Outcome`. :func:`autograde` runs
-   them ``jobs`` at a time in this process; :mod:`grading.slurm` as a Slurm job array;
-3. **record** (:func:`record_class`): only the grading parent writes the gradebook, one
-   outcome at a time, with nbgrader's own ``SaveAutoGrades`` and ``AssignLatePenalties``; a
-   hand-in whose kernel died or that hit a limit is scored like any other, with 0 for the
-   tests that did not run. Afterwards it checks that the sources, the hand-ins and the
-   gradebook were changed by nobody but itself.
+1. **plan** (:func:`plan_class`): find the hand-ins, register each assignment in the gradebook,
+   check every notebook without running it (a broken one scores 0 with its reason), give each
+   hand-in its limits and prepare the course models its assignment uses;
+2. **run** each hand-in with :func:`grade_submission`, which leaves an :class:`Outcome`:
+   :func:`autograde` runs ``jobs`` at a time here, :mod:`grading.slurm` as a job array;
+3. **record** (:func:`record_class`): only the grading parent writes the gradebook, with
+   nbgrader's ``SaveAutoGrades`` and ``AssignLatePenalties``, and then checks that nobody else
+   changed it, the sources or the hand-ins.
 """
 
 from __future__ import annotations
@@ -32,7 +26,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,26 +103,20 @@ class AutogradeResult:
 # --- 1. Plan ------------------------------------------------------------------------------------
 
 
-def _layout(course: Course) -> str:
-    return f"{course.submitted_dir}/<student>/<assignment>/<notebook>.ipynb"
-
-
 def find_submissions(course: Course) -> list[Submission]:
-    """Every hand-in in the submitted folder, checked against the source folder.
-
-    Raises :class:`GradingError` if there is none, if notebooks sit at the wrong depth, if a
-    hand-in is for an assignment without a source, or if its ``timestamp.txt`` is no time.
-    """
+    """Every hand-in in the submitted folder; a :class:`GradingError` if there is none, if one is
+    misplaced, for an assignment without a source, or with a ``timestamp.txt`` that is no time."""
     submitted = course.submitted_dir
+    layout = f"{submitted}/<student>/<assignment>/<notebook>.ipynb"
     if not submitted.is_dir():
         raise GradingError(
             f"no submissions found: the folder {submitted} does not exist. "
-            f"Expected hand-ins at {_layout(course)}."
+            f"Expected hand-ins at {layout}."
         )
     misplaced = sorted(submitted.glob("*.ipynb")) + sorted(submitted.glob("*/*.ipynb"))
     if misplaced:
         raise GradingError(
-            f"{misplaced[0]} is not where hand-ins go: expected {_layout(course)} "
+            f"{misplaced[0]} is not where hand-ins go: expected {layout} "
             "(one folder per student, then one per assignment)."
         )
     submissions = [
@@ -140,7 +128,7 @@ def find_submissions(course: Course) -> list[Submission]:
         and any(folder.glob("*.ipynb"))
     ]
     if not submissions:
-        raise GradingError(f"no submissions found in {submitted}: expected {_layout(course)}.")
+        raise GradingError(f"no submissions found in {submitted}: expected {layout}.")
     sources = course.source_assignments()
     for submission in submissions:
         if submission.assignment not in sources:
@@ -181,10 +169,8 @@ def assignment_cells(course: Course) -> dict[str, dict[str, str]]:
 
 
 def check_notebook(path: Path, assignment: str, cells: dict[str, dict[str, str]]) -> str | None:
-    """Why the hand-in notebook ``path`` cannot be graded as part of ``assignment``, or ``None``.
-
-    ``cells`` is :func:`assignment_cells`. No code of the notebook runs here.
-    """
+    """Why the hand-in ``path`` cannot be graded as part of ``assignment``, or ``None``; ``cells``
+    is :func:`assignment_cells`. Nothing of it runs here."""
     data = path.read_bytes()
     if not data.strip():
         return "the notebook file is empty"
@@ -225,30 +211,20 @@ def check_notebook(path: Path, assignment: str, cells: dict[str, dict[str, str]]
     return None
 
 
-def check_submission(
-    course: Course, submission: Submission, cells: dict[str, dict[str, str]]
-) -> tuple[list[Path], dict[str, str]]:
-    """The notebooks of ``submission`` to run, and why the others score 0 without running."""
-    notes: dict[str, str] = {}
-    runnable = []
+def check_submission(course: Course, submission: Submission, cells: dict) -> None:
+    """Which notebooks of ``submission`` run, and why the others score 0 without running."""
     expected = {path.name for path in course.source_notebooks(submission.assignment)}
-    for path in submission.notebooks:
-        if path.name not in expected:
-            log.warning(
-                "%s is not a notebook of %r (expected: %s); it is not graded.",
-                path,
-                submission.assignment,
-                ", ".join(sorted(expected)),
-            )
-            continue
-        reason = check_notebook(path, submission.assignment, cells)
-        if reason:
-            notes[path.name] = reason
+    handed_in = {path.name: path for path in submission.notebooks}
+    for name in sorted(handed_in.keys() - expected):
+        log.warning("%s is not a notebook of %r (expected: %s); it is not graded.", handed_in[name],
+                    submission.assignment, ", ".join(sorted(expected)))  # fmt: skip
+    for name in sorted(expected):
+        path = handed_in.get(name)
+        reason = check_notebook(path, submission.assignment, cells) if path else None
+        if path and not reason:
+            submission.runnable.append(path)
         else:
-            runnable.append(path)
-    for name in sorted(expected - {path.name for path in submission.notebooks}):
-        notes[name] = "no notebook of this name was handed in"
-    return runnable, notes
+            submission.notes[name] = reason or "no notebook of this name was handed in"
 
 
 def cell_limits(course: Course, limits: Limits, assignment: str) -> Limits:
@@ -257,16 +233,12 @@ def cell_limits(course: Course, limits: Limits, assignment: str) -> Limits:
     if limits.cell_timeout:
         return limits
     slowest = slowest_cell(course, assignment)
+    fixed = float(course.config().Execute.timeout)
     if slowest is None:
-        cell = float(course.config().Execute.timeout)
-        log.warning(
-            "%s has no timing of its current solution (run `make exercises`): %g s per cell",
-            assignment,
-            cell,
-        )
-    else:
-        cell = max(limits.cell_timeout_floor, limits.cell_timeout_factor * slowest)
-        cell = min(cell, float(course.config().Execute.timeout))
+        log.warning("%s: its solution was not timed since it changed (`make exercises` times "
+                    "it), so the fixed limit holds: %g s per cell", assignment, fixed)  # fmt: skip
+    cell = fixed if slowest is None else limits.cell_timeout_factor * slowest
+    cell = min(fixed, max(limits.cell_timeout_floor, cell))
     return dataclasses.replace(limits, cell_timeout=cell)
 
 
@@ -291,15 +263,15 @@ def plan_class(course: Course, limits: Limits) -> Plan:
         except GradingError as error:
             plan.failures.append(str(error))
     notebooks = [path for name in registered for path in course.source_notebooks(name)]
-    course_models = prepare_course_models(course, notebooks)
-    cells = assignment_cells(course)
+    models, cells = prepare_course_models(course, notebooks), assignment_cells(course)
     assignment_limits = {name: cell_limits(course, limits, name) for name in registered}
-    for submission in submissions:
-        if submission.assignment in registered:
-            submission.runnable, submission.notes = check_submission(course, submission, cells)
-            submission.limits = assignment_limits[submission.assignment]
-            submission.course_models = course_models
-            plan.submissions.append(submission)
+    for submission in (s for s in submissions if s.assignment in registered):
+        check_submission(course, submission, cells)
+        submission.limits, submission.course_models = (
+            assignment_limits[submission.assignment],
+            models,
+        )
+        plan.submissions.append(submission)
     return plan
 
 
@@ -435,12 +407,8 @@ def autograde(
     on_graded: Callable[[Submission], None] | None = None,
 ) -> AutogradeResult:
     """Grade every hand-in in the submitted folder, ``jobs`` at a time (default: all cores),
-    within ``limits`` (default: the course's, :meth:`Limits.of`).
-
-    A bad notebook, a dying kernel or a limit costs the hand-in its points, with the reason in
-    ``autograded/.../grading-notes.json``, and never stops the others. Grader problems are
-    listed in the result's ``failures``.
-    """
+    within ``limits`` (default: the course's). A bad notebook, a dying kernel or a limit costs the
+    hand-in its points, with the reason, never the others; grader problems are ``failures``."""
     jobs = max(1, jobs or os.cpu_count() or 1)
     plan = plan_class(course, limits or Limits.of(course))
     if os.geteuid() == 0:
@@ -466,22 +434,14 @@ def autograde(
 
 def gradebook_dump(path: Path) -> str:
     """The gradebook's contents as SQL text, to compare before and after."""
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
         return "\n".join(connection.iterdump())
-    finally:
-        connection.close()
 
 
 def record(course: Course, outcome: Outcome) -> None:
-    """Write the scores of one hand-in into the course's gradebook.
-
-    The executed notebooks are scored by nbgrader's ``SaveAutoGrades`` and
-    ``AssignLatePenalties`` (the hand-in's ``timestamp.txt`` against the assignment's due
-    date); every other notebook of the assignment scores 0 (its reason is in the notes). The
-    executed notebooks go to ``autograded/<student>/<assignment>/`` with the notes beside them,
-    for the report and the feedback.
-    """
+    """Write one hand-in's scores into the gradebook: its executed notebooks scored by
+    nbgrader's ``SaveAutoGrades`` and ``AssignLatePenalties`` (its ``timestamp.txt`` against the
+    due date), its other notebooks 0; the notebooks and notes go to ``autograded/``."""
     sub = outcome.submission
     cfg = course.config()
     db_url = course.coursedir(cfg).db_url

@@ -13,7 +13,6 @@ from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from nbformat import NotebookNode
 from nbgrader.apps.api import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.utils import find_all_files
@@ -41,11 +40,8 @@ def grade_id(cell: dict) -> str | None:
 
 @dataclass(frozen=True)
 class Course:
-    """An nbgrader course folder, read through its ``nbgrader_config.py``.
-
-    ``root`` need not be this repository: the tests use a copy in a temporary folder. Whatever
-    ``CourseDirectory.root`` the configuration file sets, ``root`` wins.
-    """
+    """An nbgrader course folder, read through its ``nbgrader_config.py``; ``root`` (e.g. a
+    copy in a temporary folder) wins over the file's ``CourseDirectory.root``."""
 
     root: Path
 
@@ -55,12 +51,8 @@ class Course:
     config_file = property(lambda self: self.root / CONFIG_FILE)
 
     def config(self, **overrides: object) -> Config:
-        """The configuration of ``nbgrader_config.py``, with ``root`` and ``overrides`` applied.
-
-        ``overrides`` maps ``"Class.trait"`` to a value, e.g. ``{"CourseDirectory.db_url": ...}``.
-        Only this course's file is read: user-wide files such as ``~/.jupyter/nbgrader_config.py``
-        are ignored, so that results do not depend on who runs the step.
-        """
+        """``nbgrader_config.py`` with ``root`` and ``overrides`` (``{"Class.trait": value}``)
+        applied; user-wide files such as ``~/.jupyter/nbgrader_config.py`` are not read."""
         if not self.config_file.is_file():
             raise GradingError(
                 f"{self.config_file} not found: the course root {self.root} must hold the "
@@ -97,13 +89,8 @@ class Course:
 
     def source_assignments(self) -> list[str]:
         """Names of the assignments in the source folder: its sub-folders holding a notebook."""
-        if not self.source_dir.is_dir():
-            return []
-        return sorted(
-            path.name
-            for path in self.source_dir.iterdir()
-            if path.is_dir() and not path.name.startswith(".") and any(path.glob("*.ipynb"))
-        )
+        found = {path.parent.name for path in self.source_dir.glob("*/*.ipynb")}
+        return sorted(name for name in found if not name.startswith("."))
 
     def source_notebooks(self, assignment: str) -> list[Path]:
         """The instructor notebooks of ``assignment``; a clear error if there are none."""
@@ -190,8 +177,6 @@ def _plain(value: Any) -> Any:
         return {f.name: getattr(value, f.name) for f in fields(value)}
     if isinstance(value, Path):
         return str(value)
-    if isinstance(value, NotebookNode):
-        return dict(value)
     raise TypeError(f"{type(value).__name__} cannot be written as JSON")
 
 

@@ -1,13 +1,7 @@
-"""Step 4: feedback for each student, as nbgrader's HTML and as a plain summary.
-
-``feedback/<student>/<assignment>/`` gets, for every graded hand-in:
-
-- ``<notebook>.html``: nbgrader's ``GenerateFeedback`` of the executed notebook, with the
-  hidden tests cut out of the test cells and every output that quotes them withheld
-  (:class:`grading.preprocessors.HideHiddenTests`);
-- ``summary.txt`` and ``summary.html``: the score of each graded cell and, where points were
-  lost to a limit, a dead kernel or a broken notebook, the reason. Built from the gradebook and
-  the grader's notes only (test names, scores, exception names): never from test code.
+"""Step 4: feedback per hand-in in ``feedback/<student>/<assignment>/``: nbgrader's HTML of the
+executed notebook, without the hidden tests and every output that quotes them
+(:class:`grading.preprocessors.HideHiddenTests`), and ``summary.txt``/``summary.html``, built
+from the gradebook and the grader's notes only (scores, reasons, exception names).
 """
 
 from __future__ import annotations
@@ -68,12 +62,8 @@ def write_feedback(course: Course, graded: list[tuple[str, str]]) -> int:
     """Feedback for the hand-ins ``graded`` ((student, assignment) pairs); returns how many."""
     wanted = set(graded)
     rows = [row for row in collect_grades(course) if (row.student, row.assignment) in wanted]
-    for assignment in sorted({assignment for _, assignment in wanted}):
-        students = [s for s, a in sorted(wanted) if a == assignment]
-        with_notebooks = [
-            s for s in students if any((course.autograded_dir / s / assignment).glob("*.ipynb"))
-        ]
-        for student in with_notebooks:
+    for student, assignment in sorted(wanted, key=lambda key: key[::-1]):
+        if any((course.autograded_dir / student / assignment).glob("*.ipynb")):
             what = f"writing the feedback of {student}/{assignment}"
             course.nbgrader("generate_feedback", what, assignment, student)
     for row in rows:

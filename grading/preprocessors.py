@@ -32,14 +32,9 @@ def _cell_id(wanted: str, nb: NotebookNode) -> str:
 
 
 class OverwriteCellsInOrder(OverwriteCells):
-    """nbgrader's :class:`~nbgrader.preprocessors.OverwriteCells`, but a deleted grade cell is
-    put back after the nearest earlier source cell that the hand-in still has.
-
-    nbgrader 0.9.6 puts a missing grade cell back after the source cell just before it, and
-    only finds that cell if it is a grade or solution cell: where it is a read-only cell (such
-    as the question above a written answer), autograding the hand-in fails with a ``KeyError``.
-    The cell put back also gets a cell id (``restored-<grade_id>``), which nbgrader leaves out.
-    """
+    """nbgrader's ``OverwriteCells``, putting a deleted grade cell back after the nearest earlier
+    source cell that the hand-in still has (nbgrader 0.9.6 fails with a ``KeyError`` where the cell
+    just before it is read-only, e.g. a written answer's question), with an id of its own."""
 
     def add_missing_grade_cells(
         self, nb: NotebookNode, resources: ResourcesDict
@@ -90,16 +85,11 @@ def describe_cell(nb: NotebookNode, index: int) -> str:
 
 
 class LimitedExecute(Execute):
-    """nbgrader's :class:`~nbgrader.preprocessors.Execute` with the limits of one hand-in.
-
-    Each cell gets at most ``timeout`` seconds and the whole notebook ``notebook_timeout``. The
-    first limit hit stops the notebook: a cell timeout, the notebook timeout, a ``MemoryError``
-    (the kernel's address-space limit) or the kernel dying (``os._exit``, a segfault, the
-    CPU-time limit ...). The cell where it happened gets an error output saying so, and every
-    test cell after it an error output saying it did not run, so that nbgrader's
-    :class:`~nbgrader.preprocessors.SaveAutoGrades` scores them 0 instead of leaving them for
-    manual grading. The reason goes to ``report_dir/<notebook>.json`` for the grader.
-    """
+    """nbgrader's ``Execute`` within one hand-in's limits: ``timeout`` per cell and
+    ``notebook_timeout`` in all. The first limit hit (a timeout, a ``MemoryError`` at the kernel's
+    address-space limit, the kernel dying) stops the notebook: its cell gets an error output saying
+    why, and every test cell after it one saying it did not run, so that ``SaveAutoGrades`` scores
+    them 0; the reason goes to ``report_dir/<notebook>.json``."""
 
     notebook_timeout = Float(float("inf"), help="Seconds the notebook may run.").tag(config=True)
     memory_mb = Integer(0, help="The kernel's memory limit, for messages.").tag(config=True)
@@ -214,13 +204,10 @@ class HideHiddenTests(ClearHiddenTests):
 
     def _quotes_secret(self, text: str) -> bool:
         text = _ANSI.sub("", text)
-        if any(secret in text for secret in self._secrets):
-            return True
-        for line in text.split("\n"):
-            line = line.strip()
-            if len(line) >= _MIN_SECRET and any(line in secret for secret in self._secrets):
-                return True
-        return False
+        lines = [line.strip() for line in text.split("\n") if len(line.strip()) >= _MIN_SECRET]
+        return any(
+            secret in text or any(line in secret for line in lines) for secret in self._secrets
+        )
 
     def preprocess_cell(self, cell, resources, cell_index):
         cell, resources = super().preprocess_cell(cell, resources, cell_index)

@@ -1,11 +1,9 @@
-"""Step 1: generate the student version of an assignment (``nbgrader generate_assignment``),
-and time its solution, from which the grader's per-cell limit follows.
+"""Step 1: the student version of an assignment (``nbgrader generate_assignment``), and the
+timing of its solution, from which the grader's per-cell limit follows.
 
-nbgrader writes the student version and, as a side effect, records the assignment's cells
-(their sources, hidden tests included, and checksums) in a gradebook. The student files do not
-depend on that gradebook, so :func:`release` uses a throwaway one: regenerating ``exercises/``
-never touches ``gradebook.db``. :func:`register` does the opposite: it fills the course's real
-gradebook, which autograding needs, and throws the student files away.
+:func:`release` writes the student files with a throwaway gradebook, so that regenerating
+``exercises/`` never touches ``gradebook.db``; :func:`register` fills the course's gradebook,
+as autograding needs, and throws the student files away.
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 from .course import Course, GradingError, write_json
+from .sandbox import die_with_parent
 
 #: File beside an assignment's source notebooks with the timing of its solution (written by
 #: :func:`time_solution`; ``CourseDirectory.ignore`` keeps it from students and kernels).
@@ -34,13 +34,9 @@ COURSE_CACHE_LINE = "course cache:"
 
 
 def check_cell_ids(notebook: Path) -> None:
-    """Raise :class:`GradingError` unless ``notebook``'s cells have ids that make its release
-    reproducible.
-
-    From nbformat 4.5 on every cell has an ``id``. Where one is missing or repeated, nbformat
-    makes up a random one each time the notebook is read, so the student version would come out
-    different on every run.
-    """
+    """Raise :class:`GradingError` unless every cell of ``notebook`` (nbformat 4.5 on) has an id
+    of its own: nbformat makes up a random one for a missing or repeated id, so the student version
+    would change on every release."""
     nb = json.loads(notebook.read_text(encoding="utf-8"))
     if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) < (4, 5):
         return  # no cell ids before nbformat 4.5, and nbformat does not add them
@@ -64,29 +60,20 @@ def _generate(course: Course, assignment: str, **overrides: object) -> None:
 
 
 def release(course: Course, assignment: str, release_dir: Path | None = None) -> list[Path]:
-    """Write the student version of ``assignment`` to ``release_dir/<assignment>/``.
-
-    ``release_dir`` defaults to the course's release folder (``exercises/``). The folder for
-    the assignment is replaced as a whole, and only once nbgrader has succeeded. The source
-    notebooks must have cell ids (:func:`check_cell_ids`). Returns the files written.
-    """
+    """Write the student version of ``assignment`` to ``release_dir/<assignment>/`` (default:
+    ``exercises/``), replaced as a whole once nbgrader has succeeded; the files written."""
     release_dir = Path(release_dir) if release_dir is not None else course.release_dir
     for notebook in course.source_notebooks(assignment):
         check_cell_ids(notebook)
     with tempfile.TemporaryDirectory(prefix="grading-release-") as tmp:
-        built = Path(tmp) / "release"
-        _generate(
-            course,
-            assignment,
-            **{
-                "CourseDirectory.release_directory": str(built),
-                "CourseDirectory.db_url": f"sqlite:///{tmp}/gb.db",
-            },
-        )
+        where = {
+            "CourseDirectory.release_directory": tmp,
+            "CourseDirectory.db_url": f"sqlite:///{tmp}/gb",
+        }
+        _generate(course, assignment, **where)
         dest = release_dir / assignment
-        if dest.exists():
-            shutil.rmtree(dest)
-        shutil.copytree(built / assignment, dest)
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(Path(tmp) / assignment, dest)
     return sorted(path for path in dest.rglob("*") if path.is_file())
 
 
@@ -103,20 +90,14 @@ def release_all(course: Course, release_dir: Path | None = None) -> dict[str, li
 
 def stale_releases(course: Course) -> list[Path]:
     """Folders of the release folder whose assignment has no source (left over, or misnamed)."""
-    if not course.release_dir.is_dir():
-        return []
     sources = set(course.source_assignments())
-    return sorted(
-        path for path in course.release_dir.iterdir() if path.is_dir() and path.name not in sources
-    )
+    found = course.release_dir.iterdir() if course.release_dir.is_dir() else []
+    return sorted(path for path in found if path.is_dir() and path.name not in sources)
 
 
 def register(course: Course, assignment: str) -> None:
-    """Record ``assignment``'s current source in the course's gradebook, as autograding needs.
-
-    The student files nbgrader writes on the way are discarded. nbgrader refuses (and this
-    raises) if cells were added to or removed from the source since submissions were graded.
-    """
+    """Record ``assignment``'s current source in the course's gradebook, as autograding needs;
+    nbgrader refuses if cells were added or removed since hand-ins were graded."""
     with tempfile.TemporaryDirectory(prefix="grading-register-") as tmp:
         try:
             _generate(course, assignment, **{"CourseDirectory.release_directory": tmp})
@@ -134,17 +115,15 @@ def register(course: Course, assignment: str) -> None:
 
 
 def prepare_course_models(course: Course, notebooks: list[Path]) -> Path | None:
-    """Train or load, once, the course models that ``notebooks`` use; their folder, or ``None``
-    if they use none.
-
-    Runs ``python -m lib course-models --for NOTEBOOK...`` in the grader's environment, so the
-    folder is the library's course cache (``$XNN_COURSE_CACHE_DIR``, else ``.cache/models``):
-    models the book or the tests trained already are only loaded.
-    """
+    """Train or load, once, the course models that ``notebooks`` use (``python -m lib
+    course-models --for``, into the course cache the book and tests fill too): their folder, or
+    ``None`` where they use none."""
     if not notebooks:
         return None
     command = [sys.executable, "-m", "lib", "course-models", "--for", *map(str, notebooks)]
-    done = subprocess.run(command, cwd=course.root, capture_output=True, text=True, check=False)
+    # It ends with the grader, however the grader ends (it may train for minutes).
+    ends = lambda: die_with_parent(signal.SIGTERM)  # noqa: E731
+    done = subprocess.run(command, cwd=course.root, capture_output=True, text=True, preexec_fn=ends)
     lines = done.stdout.splitlines()
     folder = next((line.removeprefix(COURSE_CACHE_LINE).strip() for line in lines
                    if line.startswith(COURSE_CACHE_LINE)), None)  # fmt: skip

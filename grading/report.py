@@ -1,12 +1,9 @@
-"""Step 3: read the scores back from the gradebook, print them and write ``grades.csv``.
+"""Step 3: the scores from the gradebook, as a table and as ``grades.csv``.
 
-A score row is one student's hand-in of one assignment. Its cells are split the nbgrader way:
-
-- *autograded* cells are test cells (grade cells that are not solution cells): nbgrader scored
-  them by running them; an error means 0 points;
-- *manual* cells are answers graded by a person (grade cells that are also solution cells, and
-  task cells). An answer left as the stub scores 0 at once; any other answer needs manual
-  grading and counts 0 until it gets a score (``nbgrader formgrader``).
+Cells are split the nbgrader way: *autograded* ones are test cells (an error scores 0);
+*manual* ones are answers and tasks, graded by a person (an answer left as the stub scores 0 at
+once). A late hand-in loses the penalty nbgrader's ``AssignLatePenalties`` recorded, as
+nbgrader's own exports count it, and its reasons say so.
 """
 
 from __future__ import annotations

@@ -1,22 +1,12 @@
 """The sandbox a hand-in's code runs in: resource limits, an unprivileged user, a kernel launcher.
 
-A hand-in's notebook runs in a Jupyter kernel started through this module
-(``python -m grading.sandbox SPEC -- <kernel command>``, named in the kernel spec that
-:mod:`grading.worker` writes). The launcher stays as the kernel's parent: it starts the kernel
-with the memory and CPU-time limits of the hand-in, as the sandbox user when the grader is
-root, in the hand-in's own working folder; when the kernel ends it writes how it ended (exit
-status or signal, CPU time) to a status file the kernel cannot reach, so that the grader can say
-*why* a kernel died (e.g. ``SIGXCPU``: the CPU-time limit).
-
-Where the grader runs as root, each hand-in being graded has a system user of its own,
-``xnn-grade<N>`` (:func:`sandbox_user`), created with ``useradd`` on first use: the kernel
-then cannot write to the gradebook, ``solutions/``, the course's model cache or the files of
-the hand-ins graded beside it, and whatever it leaves running is killed before the user is
-handed to the next hand-in. In a mount namespace of its own, the kernel does not even see the
-gradebook, ``solutions/`` or the other hand-ins.
-Run as another user, the grader applies the limits but cannot change user; it then relies on
-the temporary copy and on checking the gradebook and sources afterwards
-(:mod:`grading.autograde`).
+The sandbox kernel's spec (:mod:`grading.worker`) starts the kernel through :func:`launch`,
+which stays its parent: it sets the memory and CPU-time limits and, where the grader is root,
+a user of the hand-in's own (``xnn-grade<N>``, :func:`sandbox_user`) in a mount namespace that
+hides the gradebook, ``solutions/`` and the other hand-ins; when the kernel ends it writes how
+(exit status or signal, CPU time) to a file the kernel cannot reach, so that the grader can say
+*why* a kernel died. Run as another user, the grader applies the limits and checks the
+gradebook and sources afterwards (:mod:`grading.autograde`).
 """
 
 from __future__ import annotations
@@ -65,11 +55,9 @@ def _create_user(name: str) -> None:
 
 @contextmanager
 def sandbox_user() -> Iterator[str | None]:
-    """A sandbox user that no other grading job (of this run or of another grader running on
-    the machine) uses while the block runs; ``None`` if the grader is not root (the kernel then
-    runs as the grader). Users are ``xnn-grade<N>``, created with ``useradd`` on first use, and
-    held with a lock in :data:`LOCK_DIR`, so that killing a user's leftover processes never
-    hits another job's kernel."""
+    """A sandbox user (``xnn-grade<N>``, made with ``useradd`` on first use) that no other grading
+    job uses while the block runs, held with a lock in :data:`LOCK_DIR`; ``None`` if the grader is
+    not root (the kernel then runs as the grader)."""
     if os.geteuid() != 0:
         yield None
         return

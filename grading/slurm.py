@@ -1,25 +1,14 @@
-"""Grading a class on a Slurm cluster: ``python -m grading grade --slurm``
-(``make grade-slurm``).
+"""Grading a class as a Slurm job array: ``python -m grading grade --slurm``.
 
-The class is planned and recorded exactly as ``make grade`` does it
-(:func:`~grading.autograde.plan_class`, :func:`~grading.autograde.record_class`); only the
-run differs. After planning on the submitting machine, it submits
+The class is planned and recorded as ``make grade`` does it (:mod:`grading.autograde`); only the
+run differs: an **array job** whose tasks run :func:`~grading.autograde.grade_submission` and
+write each :class:`~grading.autograde.Outcome` to ``results/<n>.json``, and a **collecting job**
+(``--dependency=afterany``) that records them, a missing one as 0 with Slurm's reason, and
+writes the feedback and ``grades.csv``. The submitting command waits for both unless
+``--no-wait``. Settings: ``c.Slurm.*`` of ``nbgrader_config.py`` (:class:`SlurmConfig`).
 
-1. an **array job**: each task runs :func:`~grading.autograde.grade_submission` on
-   ``handins_per_task`` hand-ins and writes each :class:`~grading.autograde.Outcome` to
-   ``results/<n>.json``; it never opens the gradebook;
-2. a **collecting job** (``--dependency=afterany`` on the array): it records every outcome,
-   writes the feedback and ``grades.csv``. A hand-in without an outcome (its task failed, ran
-   out of time or was cancelled) is recorded as 0 with the reason Slurm gives, never left out.
-
-By default the submitting command waits (polling ``squeue``), then prints the score table; if
-the collecting job itself did not run, it collects. ``--no-wait`` returns after submitting.
-Partition, account, cores and the like come from ``slurm/config.toml`` (:class:`SlurmConfig`);
-the array task's time and memory follow from the grader's limits (``nbgrader_config.py``).
-
-A run keeps everything in ``<workdir>/<run>/`` (``workdir`` of the configuration, under the
-course root, on a file system that the nodes share): ``run.json`` (the plan and the jobs),
-``gradebook.db`` (the copy the workers start from), ``results/<n>.json`` and ``logs/``.
+A run keeps everything in ``<workdir>/<run>/``, on a file system the nodes share: ``run.json``,
+``gradebook.db`` (the copy the workers start from), ``results/`` and ``logs/``.
 """
 
 from __future__ import annotations
@@ -34,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -42,15 +30,21 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import autograde as ag
-from .autograde import AutogradeResult, Outcome, Plan, Submission
+from .autograde import (
+    AutogradeResult,
+    Outcome,
+    Plan,
+    Submission,
+    ending_workers,
+    failed,
+    grade_submission,
+    log,
+    plan_class,
+    record_class,
+    threads_per_handin,
+)
 from .course import Course, GradingError, Limits, read_json, write_json
 from .feedback import hand_back
-
-#: The course's Slurm settings, documented there; a file of one's own
-#: (``$XNN_SLURM_CONFIG`` or ``--slurm-config``) changes some of them.
-CONFIG_FILE = Path(__file__).resolve().parent.parent / "slurm" / "config.toml"
-CONFIG_ENV = "XNN_SLURM_CONFIG"
 
 #: Seconds between two looks at ``squeue`` while waiting (``sbatch --wait`` polls far slower).
 POLL_SECONDS = 0.5
@@ -62,11 +56,7 @@ STATE_REASONS = {
     "TIMEOUT": "the Slurm task ran out of time (sbatch --time={time})",
     "CANCELLED": "the Slurm task was cancelled (scancel) before it finished this hand-in",
     "OUT_OF_MEMORY": "Slurm stopped the task for using more memory than sbatch --mem={mem}",
-    "NODE_FAIL": "the node running the Slurm task failed",
     "PREEMPTED": "the Slurm task was preempted by another job",
-    "BOOT_FAIL": "the node for the Slurm task failed to boot",
-    "DEADLINE": "the Slurm task reached its deadline",
-    "FAILED": "the Slurm task failed",
     "COMPLETED": "the Slurm task ended without grading this hand-in",
 }
 
@@ -79,95 +69,56 @@ class SlurmError(GradingError):
 
 
 @dataclass(frozen=True)
-class GradeResources:
-    """``[grade]`` of the configuration: one array task of ``make grade-slurm``."""
-
-    handins_per_task: int
-    time: str
-    mem: str
-    cpus_per_task: int
-    max_running: int
-    partition: str
-    workdir: str
-
-
-@dataclass(frozen=True)
 class SlurmConfig:
-    """The course's Slurm settings: ``[cluster]`` and ``[grade]`` of ``slurm/config.toml``."""
+    """The grading jobs' settings: ``c.Slurm.*`` of ``nbgrader_config.py``, documented there."""
 
     partition: str
     account: str
     extra: list[str]
-    grade: GradeResources
+    handins_per_task: int
+    cpus_per_task: int
+    time: str
+    mem: str
+    max_running: int
+    workdir: str
 
     @classmethod
-    def load(cls, *paths: Path) -> SlurmConfig:
-        """The course's settings, changed by those of ``paths`` in turn; an unknown key or a
-        value of the wrong type is an error naming the file and the key."""
-        merged: dict[str, dict] = {"cluster": {}, "grade": {}}
-        for path in (CONFIG_FILE, *paths):
-            try:
-                data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                raise SlurmError(
-                    f"{path} not found: the Slurm settings (a copy of {CONFIG_FILE}, or a file "
-                    f"with only the keys to change; or unset ${CONFIG_ENV})."
-                ) from None
-            except tomllib.TOMLDecodeError as error:
-                raise SlurmError(f"{path} is not valid TOML: {error}") from None
-            for name, values in data.items():
-                kind = {"cluster": cls, "grade": GradeResources}.get(name)
-                if kind is None or not isinstance(values, dict):
-                    raise SlurmError(
-                        f"{path}: unknown section [{name}]; expected [cluster] and [grade]."
-                    )
-                _check(path, name, values, kind)
-                merged[name].update(values)
-        return cls(**merged.pop("cluster"), grade=GradeResources(**merged["grade"]))
-
-    @classmethod
-    def for_course(cls, path: Path | None = None) -> SlurmConfig:
-        """The course's settings, changed by ``path``, else by ``$XNN_SLURM_CONFIG``."""
-        chosen = path or os.environ.get(CONFIG_ENV)
-        return cls.load(*([Path(chosen)] if chosen else []))
+    def of(cls, course: Course) -> SlurmConfig:
+        """``course``'s settings; an unknown, missing or wrong one is an error naming it."""
+        section, known = course.config().Slurm, [f.name for f in fields(cls)]
+        for name in set(section) - set(known):
+            raise SlurmError(f"{course.config_file}: c.Slurm.{name} is not a setting; the "
+                             f"settings: {', '.join(known)}.")  # fmt: skip
+        for f in fields(cls):
+            value, kind = section.get(f.name), {"int": int, "str": str, "list[str]": list}[f.type]
+            least = int(f.name == "handins_per_task")
+            wanted = {int: f"a number, at least {least}", str: "a text", list: "a list of texts"}
+            if (not isinstance(value, kind) or isinstance(value, bool)
+                    or not all(isinstance(v, str) for v in (value if kind is list else []))
+                    or kind is int and value < least):  # fmt: skip
+                raise SlurmError(f"{course.config_file}: c.Slurm.{f.name} must be "
+                                 f"{wanted[kind]}, not {value!r}.")  # fmt: skip
+        return cls(**{name: section[name] for name in known})
 
     def options(self) -> list[str]:
-        """sbatch options of every job of the course."""
-        partition = self.grade.partition or self.partition
-        options = [f"--partition={partition}"] if partition else []
+        """sbatch options of every grading job."""
+        options = [f"--partition={self.partition}"] if self.partition else []
         return options + ([f"--account={self.account}"] if self.account else []) + self.extra
 
     def array_options(self, limits: Limits, notebooks: int) -> list[str]:
         """sbatch options of one array task: as configured, with ``time`` and ``mem`` "auto"
         derived from the grader's ``limits`` for ``notebooks`` notebooks per hand-in."""
         handin = notebooks * limits.notebook_timeout + limits.margin
-        minutes = max(1, math.ceil(self.grade.handins_per_task * handin / 60))
+        minutes = max(1, math.ceil(self.handins_per_task * handin / 60))
         time = f"{minutes // 1440}-{minutes % 1440 // 60:02d}:{minutes % 60:02d}:00"
         mem = f"{limits.memory_mb + limits.memory_margin_mb}M"
         time, mem = (given if given != "auto" else auto for given, auto in
-                     ((self.grade.time, time), (self.grade.mem, mem)))  # fmt: skip
+                     ((self.time, time), (self.mem, mem)))  # fmt: skip
         return self.options() + [
             f"--time={time}",
             f"--mem={mem}",
-            f"--cpus-per-task={self.grade.cpus_per_task}",
+            f"--cpus-per-task={self.cpus_per_task}",
         ]
-
-
-def _check(path: Path, name: str, values: dict, kind: type) -> None:
-    known = {f.name: f.type for f in fields(kind) if f.name != "grade"}
-    for key, value in values.items():
-        if key not in known:
-            raise SlurmError(
-                f"{path}: unknown key {key!r} in [{name}]; known keys: {', '.join(known)}."
-            )
-        wanted = {"int": int, "str": str, "list[str]": list}[known[key]]
-        if not isinstance(value, wanted) or isinstance(value, bool):
-            raise SlurmError(f"{path}: [{name}] {key} must be a {wanted.__name__}, not {value!r}.")
-        if wanted is list and not all(isinstance(item, str) for item in value):
-            raise SlurmError(f"{path}: [{name}] {key} must be a list of sbatch options.")
-        if wanted is int and value < (1 if key == "handins_per_task" else 0):
-            least = "at least 1" if key == "handins_per_task" else "not negative"
-            raise SlurmError(f"{path}: [{name}] {key} must be {least}, not {value}.")
 
 
 # --- Talking to Slurm -------------------------------------------------------------------------
@@ -194,7 +145,7 @@ def _slurm(*command: str, stdin: str | None = None, check: bool = True) -> str:
 
 def reachable() -> str | None:
     """``None`` if a Slurm controller answers here, else why not (for messages and skips)."""
-    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+    if not shutil.which("sinfo") or not shutil.which("sbatch"):
         return "Slurm's client commands (sinfo, sbatch) are not installed"
     try:
         nodes = _slurm("sinfo", "-h", "-o", "%T")
@@ -209,8 +160,7 @@ def submit(options: list[str], command: list[str]) -> str:
     try:
         return _slurm("sbatch", "--parsable", *options, stdin=script).strip().split(";")[0]
     except SlurmError as error:
-        fix = f"Check the settings in {CONFIG_FILE} (or ${CONFIG_ENV})"
-        raise SlurmError(f"{error}. {fix}.") from None
+        raise SlurmError(f"{error}. Check c.Slurm.* in nbgrader_config.py.") from None
 
 
 def active_jobs(job_ids: Iterable[str]) -> set[str]:
@@ -229,26 +179,14 @@ def active_jobs(job_ids: Iterable[str]) -> set[str]:
 
 
 def task_states(array_id: str) -> dict[int, tuple[str, str]]:
-    """Array task index -> (Slurm end state, its details) of the tasks Slurm still knows.
-
-    From ``scontrol`` (which forgets finished jobs after ``MinJobAge``, 300 s by default),
-    else from ``sacct`` where the cluster keeps accounting.
-    """
+    """Array task -> (end state, details), as ``scontrol`` knows them: it keeps a finished job
+    for ``MinJobAge`` (300 s by default), and the collecting job starts when the array ends."""
     states: dict[int, tuple[str, str]] = {}
     for line in _slurm("scontrol", "-o", "show", "job", array_id, check=False).splitlines():
         info = dict(part.split("=", 1) for part in line.split() if "=" in part)
         if info.get("ArrayTaskId", "").isdigit():
             details = f"exit code {info.get('ExitCode', '?')} on {info.get('NodeList', '?')}"
             states[int(info["ArrayTaskId"])] = (info.get("JobState", "UNKNOWN"), details)
-    if shutil.which("sacct"):
-        fields_ = ("-o", "JobID,State,ExitCode,NodeList")
-        for line in _slurm(
-            "sacct", "-n", "-P", "-X", "-j", array_id, *fields_, check=False
-        ).splitlines():
-            job, state, code, node = (line.split("|") + ["", "", "", ""])[:4]
-            index = job.rpartition("_")[2]
-            if index.isdigit() and int(index) not in states:
-                states[int(index)] = (state.split()[0], f"exit code {code} on {node}")
     return states
 
 
@@ -297,31 +235,27 @@ def grade_on_slurm(
     progress: bool = True,
     verbose: bool = False,
 ) -> SlurmRun:
-    """Grade every hand-in in the submitted folder on Slurm (see the module docstring).
-
-    With ``wait_for_end`` the call returns once every hand-in is recorded in the gradebook and
-    the CSV is written, with the run's :class:`AutogradeResult`; otherwise right after
-    submitting the array and the collecting job.
-    """
+    """Grade the class on Slurm (see the module docstring). With ``wait_for_end``, return once
+    every hand-in is recorded, with the run's result; otherwise once the jobs are submitted."""
     why = reachable()
     if why:
         raise SlurmError(f"cannot grade on Slurm: {why}.")
-    plan = ag.plan_class(course, limits)
-    (course.root / config.grade.workdir).mkdir(parents=True, exist_ok=True)
+    plan = plan_class(course, limits)
+    (course.root / config.workdir).mkdir(parents=True, exist_ok=True)
     # Private to the grader (mode 700): the run holds a gradebook copy with the hidden tests.
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-")
-    folder = Path(tempfile.mkdtemp(prefix=stamp, dir=course.root / config.grade.workdir))
+    folder = Path(tempfile.mkdtemp(prefix=stamp, dir=course.root / config.workdir))
     (folder / "results").mkdir()
     (folder / "logs").mkdir()
     shutil.copyfile(course.gradebook, folder / "gradebook.db")
     csv = Path(csv).resolve() if csv is not None else course.root / "grades.csv"
-    run = SlurmRun(folder, plan, csv, config.grade.handins_per_task, verbose=verbose)
+    run = SlurmRun(folder, plan, csv, config.handins_per_task, verbose=verbose)
     notebooks = max((len(s.runnable) for s in plan.submissions), default=1)
     options = config.array_options(limits, notebooks)
     run.time, run.mem = (o.split("=", 1)[1] for o in options if o.startswith(("--time", "--mem")))
     python = [sys.executable, "-m", "grading.slurm"]
     if run.tasks:
-        most = f"%{config.grade.max_running}" if config.grade.max_running else ""
+        most = f"%{config.max_running}" if config.max_running else ""
         array = [f"--array=0-{run.tasks - 1}{most}", f"--output={folder}/logs/task-%A_%a.out"]
         array.append("--job-name=xnn-grade")
         run.array_id = submit(array + options, [*python, "task", str(folder)])
@@ -333,7 +267,7 @@ def grade_on_slurm(
         [*python, "collect", str(folder)],
     )
     write_json(folder / "run.json", run)
-    ag.log.info("submitted array job %s (%d tasks) and collecting job %s; run folder %s",
+    log.info("submitted array job %s (%d tasks) and collecting job %s; run folder %s",
              run.array_id or "-", run.tasks, run.collect_id, folder)  # fmt: skip
     if not wait_for_end:
         return run
@@ -348,7 +282,7 @@ def grade_on_slurm(
                   "table after).", file=sys.stderr)  # fmt: skip
             raise
     if not (folder / "collected.json").is_file():
-        ag.log.warning("the collecting job %s ended without recording the scores; recording "
+        log.warning("the collecting job %s ended without recording the scores; recording "
                     "them here", run.collect_id)  # fmt: skip
     run.result = collect(course, folder)
     return run
@@ -364,16 +298,16 @@ def run_task(folder: Path, task: int) -> int:
     base = Path(tempfile.mkdtemp(prefix="grading-slurm-"))
     os.chmod(base, 0o711)  # sandbox users reach their own folder, but cannot list others
     try:
-        with ag.ending_workers():  # Slurm's SIGTERM (time limit, scancel) ends the workers too
+        with ending_workers():  # Slurm's SIGTERM (time limit, scancel) ends the workers too
             for index in run.batch(task):
                 if run.result_file(index).is_file():  # graded before Slurm requeued the task
                     continue
                 submission = run.plan.submissions[index]
                 try:
-                    outcome = ag.grade_submission(course, submission, base, folder / "gradebook.db",
-                                               run.verbose, ag.threads_per_handin(1))  # fmt: skip
+                    outcome = grade_submission(course, submission, base, folder / "gradebook.db",
+                                               run.verbose, threads_per_handin(1))  # fmt: skip
                 except Exception as error:  # noqa: BLE001 -- recorded as a 0 with its reason
-                    outcome = ag.failed(submission, f"in {where}", repr(error))
+                    outcome = failed(submission, f"in {where}", repr(error))
                 write_json(run.result_file(index), outcome)
                 name = f"{submission.student}/{submission.assignment}"
                 print(f"{where}: graded {name}", file=sys.stderr)
@@ -419,7 +353,7 @@ def collect(course: Course, folder: Path) -> AutogradeResult:
                 return _missing(run, index, states)
 
             outcomes = (outcome(i, s) for i, s in enumerate(run.plan.submissions))
-            result = ag.record_class(course, run.plan, outcomes)
+            result = record_class(course, run.plan, outcomes)
             hand_back(course, result, run.csv)
             write_json(done, result)
     return read_json(done, AutogradeResult)

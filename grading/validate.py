@@ -89,13 +89,8 @@ class Validation:
 
 @contextmanager
 def course_kernel() -> Iterator[None]:
-    """Make ``python3`` this environment's kernel for as long as the block runs.
-
-    Jupyter looks kernels up in ``$JUPYTER_PATH`` first, then in the user's and the system's
-    folders, so a ``python3`` kernel installed elsewhere (another Python, a user-wide
-    ``ipykernel install``) could run the notebook instead. This environment's own kernel spec
-    (from ipykernel) is put first; its ``python`` command runs this very interpreter.
-    """
+    """Make ``python3`` this environment's kernel while the block runs: its spec (from
+    ipykernel) first in ``$JUPYTER_PATH``, before any other Python's or user-wide kernel."""
     ours = str(Path(sysconfig.get_path("data")) / "share" / "jupyter")
     previous = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (ours, previous) if p)
@@ -202,13 +197,9 @@ def _first_error(executed: NotebookNode | None, tasks: list[str], listed: set[st
 
 
 def validate(path: Path) -> Validation:
-    """Run the notebook at ``path`` top to bottom like the grader, with nbgrader's validator.
-
-    Every cell runs even after an error; a test cell fails if it raises, an answer cell fails
-    while it still holds the exercise's placeholder, and read-only cells must be as released
-    (the grader restores them, so edits there do not count). Raises :class:`GradingError`
-    naming the file for bad input.
-    """
+    """Run the notebook at ``path`` top to bottom like the grader, with nbgrader's validator:
+    every cell runs even after an error; a test fails if it raises, an answer while it holds the
+    placeholder, a read-only cell if it was edited. Bad input: a :class:`GradingError` naming it."""
     path = Path(path)
     nb = read_exercise(path)
     cfg = Course(REPO).config()

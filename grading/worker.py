@@ -1,25 +1,15 @@
 """The process that grades one hand-in: ``python -m grading.worker JOB.json PARENT_PID``.
 
-:func:`grading.autograde.grade_submission` starts one per hand-in. The worker runs nbgrader's
-autograding (``NbGraderAPI.autograde``) on a private copy of the course in a temporary
-workspace (the hand-in's notebooks and ``timestamp.txt``, a copy of the gradebook made after
-the assignment was registered, the real ``solutions/`` read for the locked cells), with the
-kernel started in the sandbox of :mod:`grading.sandbox` and executed by
-:class:`grading.preprocessors.LimitedExecute`. It never opens the course's gradebook: it
-leaves an :class:`~grading.autograde.Outcome` in ``ws/private/outcome.json``, and the grading
-parent records it.
+It runs nbgrader's autograding (``NbGraderAPI.autograde``) on a private copy of the course in a
+workspace, the kernel in the sandbox of :mod:`grading.sandbox`, and leaves an
+:class:`~grading.autograde.Outcome` in ``ws/private/outcome.json``; it never opens the course's
+gradebook. It ends with its parent (a parent-death signal) and, as a child subreaper, kills
+whatever the hand-in started, even in another session, before it exits.
 
-It ends with its parent, and takes everything it started with it: it asks for SIGTERM when the
-parent dies, and as a child subreaper it stays the ancestor of whatever the hand-in starts
-(even processes that leave their session), all of which it kills before it exits.
-
-Workspace layout (``ws`` is made by the parent, private to the grader)::
-
-    ws/course/      nbgrader's root: gradebook copy, submitted/ and autograded/ (grader only)
-    ws/private/     job, sandbox spec, kernel status, Jupyter runtime, reports (grader only)
-    ws/jupyter/     the sandbox kernel spec (readable)
-    ws/kernel/      the kernel's own folders, owned by the sandbox user: work/ (its working
-                    folder), home/, tmp/, cache/ (XNN_CACHE_DIR), course-models/
+Workspace: ``ws/course/`` (nbgrader's root: gradebook copy, submitted/, autograded/) and
+``ws/private/`` are the grader's; ``ws/jupyter/`` holds the kernel spec; ``ws/kernel/`` belongs
+to the sandbox user: ``work/`` (the kernel's folder), ``home/``, ``tmp/``, ``cache/``
+(``XNN_CACHE_DIR``) and ``course-models/``.
 """
 
 from __future__ import annotations
@@ -35,16 +25,9 @@ from pathlib import Path
 
 import nbformat
 
+from . import sandbox
 from .autograde import Job, Outcome
 from .course import Course, read_json, write_json
-from .sandbox import (
-    KernelSpec,
-    adopt_orphans,
-    die_with_parent,
-    give_to,
-    kill_descendants,
-    kill_user_processes,
-)
 
 #: The kernel spec name of the sandbox kernel.
 KERNEL_NAME = "xnn-sandbox"
@@ -110,9 +93,9 @@ def prepare(job: Job) -> dict[str, str]:
     if sub.course_models and sub.course_models.is_dir():
         # A fresh copy per hand-in: nothing a hand-in does to it reaches the next one.
         shutil.copytree(sub.course_models, folders["course-models"], dirs_exist_ok=True)
-    give_to(kernel, job.user)
+    sandbox.give_to(kernel, job.user)
 
-    spec = KernelSpec(
+    spec = sandbox.KernelSpec(
         memory_mb=sub.limits.memory_mb,
         cpu_seconds=sub.limits.cpu_seconds,
         user=job.user,
@@ -156,6 +139,7 @@ def run(job: Job) -> Outcome:
     os.environ["JUPYTER_PATH"] = str(ws / "jupyter")
     os.environ["JUPYTER_RUNTIME_DIR"] = str(ws / "private" / "runtime")
     reports = ws / "private" / "reports"
+    status = str(ws / "private" / "kernel-status.json")
     Course(job.root).nbgrader(
         "autograde",
         f"autograding {sub.folder}",
@@ -168,10 +152,10 @@ def run(job: Job) -> Outcome:
             "LimitedExecute.kernel_name": KERNEL_NAME,
             "LimitedExecute.startup_timeout": int(limits.startup_timeout),
             "LimitedExecute.timeout": int(limits.cell_timeout),
-            "LimitedExecute.notebook_timeout": float(limits.notebook_timeout),
-            "LimitedExecute.memory_mb": int(limits.memory_mb),
-            "LimitedExecute.cpu_seconds": int(limits.cpu_seconds),
-            "LimitedExecute.status_file": str(ws / "private" / "kernel-status.json"),
+            "LimitedExecute.notebook_timeout": limits.notebook_timeout,
+            "LimitedExecute.memory_mb": limits.memory_mb,
+            "LimitedExecute.cpu_seconds": limits.cpu_seconds,
+            "LimitedExecute.status_file": status,
             "LimitedExecute.report_dir": str(reports),
         },
     )
@@ -179,12 +163,7 @@ def run(job: Job) -> Outcome:
     autograded = ws / "course" / "autograded" / sub.student / sub.assignment
     for path in sub.runnable:
         outcome.executed[path.name] = nbformat.read(autograded / path.name, as_version=4)
-        report = reports / f"{path.stem}.json"
-        reason = (
-            json.loads(report.read_text(encoding="utf-8")).get("reason")
-            if report.is_file()
-            else None
-        )
+        reason = json.loads((reports / f"{path.stem}.json").read_text(encoding="utf-8"))["reason"]
         if reason:
             outcome.notes[path.name] = reason
     return outcome
@@ -193,17 +172,15 @@ def run(job: Job) -> Outcome:
 def main(argv: list[str]) -> int:
     job = read_json(Path(argv[0]), Job)
 
-    def end() -> None:
-        kill_descendants()
-        kill_user_processes(job.user)
+    def end(signum: int | None = None, frame: object = None) -> None:
+        sandbox.kill_descendants()
+        sandbox.kill_user_processes(job.user)
+        if signum:
+            os._exit(128 + signum)
 
-    def stop(signum: int, frame: object) -> None:
-        end()
-        os._exit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    die_with_parent(signal.SIGTERM, int(argv[1]))
-    adopt_orphans()
+    signal.signal(signal.SIGTERM, end)
+    sandbox.die_with_parent(signal.SIGTERM, int(argv[1]))
+    sandbox.adopt_orphans()
     warnings.filterwarnings("ignore")  # nbgrader's SQLAlchemy and nbformat noise
     try:
         write_json(job.workspace / "private" / "outcome.json", run(job))

@@ -502,6 +502,7 @@ class Graded:
 
 def new_course(root: Path) -> Course:
     """A copy of the course's configuration and sources in ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
     shutil.copytree(REPO / "solutions", root / "solutions")
     return Course(root)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -68,34 +69,32 @@ def slurm() -> None:
     pytest.skip(message)
 
 
-def _write_config(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
+def _configured(root: Path, *settings: str) -> Course:
+    """A copy of the course in ``root`` whose nbgrader_config.py sets ``c.Slurm.<setting>``."""
+    course = new_course(root)
+    with open(course.config_file, "a", encoding="utf-8") as config:
+        config.writelines(f"\nc.Slurm.{setting}\n" for setting in settings)
+    return course
 
 
 # --- Configuration (no cluster needed) --------------------------------------------------------
 
 
 def test_course_config_reads_with_documented_defaults() -> None:
-    config = SlurmConfig.load()
+    config = SlurmConfig.of(Course(REPO))
     assert (config.partition, config.account, config.extra) == ("", "", [])
-    assert config.grade.handins_per_task == 1 and config.grade.time == config.grade.mem == "auto"
+    assert config.handins_per_task == 1 and config.time == config.mem == "auto"
     assert config.options() == []
 
 
 def test_grade_resources_follow_the_grader_limits(tmp_path: Path) -> None:
-    """A file of one's own changes the course's settings key by key; the array task's time and
-    memory follow from the limits of nbgrader_config.py."""
-    path = _write_config(
-        tmp_path / "c.toml",
-        '[cluster]\npartition = "cpu"\naccount = "xnn"\nextra = ["--qos=short"]\n'
-        "[grade]\nhandins_per_task = 3\ncpus_per_task = 4\n",
-    )
-    config = SlurmConfig.load(path)
-    limits = Limits.of(Course(REPO), notebook_timeout=600, memory_mb=4096)
+    """The array task's time and memory follow from the limits of nbgrader_config.py."""
+    settings = ['partition = "cpu"', 'account = "xnn"', 'extra = ["--qos=short"]']
+    course = _configured(tmp_path, *settings, "handins_per_task = 3", "cpus_per_task = 4")
+    limits = Limits.of(course, notebook_timeout=600, memory_mb=4096)
     # 3 hand-ins of one notebook of 10 minutes each, each with the grader's margin (2 minutes).
     assert limits.margin == 120 and limits.memory_margin_mb == 2048
-    assert config.array_options(limits, notebooks=1) == [
+    assert SlurmConfig.of(course).array_options(limits, notebooks=1) == [
         "--partition=cpu",
         "--account=xnn",
         "--qos=short",
@@ -106,27 +105,23 @@ def test_grade_resources_follow_the_grader_limits(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "named"),
+    ("setting", "named"),
     [
-        ("[grade]\nhandins = 2\n", "unknown key 'handins' in [grade]"),
-        ('[grade]\ncpus_per_task = "two"\n', "cpus_per_task must be a int"),
-        ("[grade]\nhandins_per_task = 0\n", "handins_per_task must be at least 1"),
-        ('[cluster]\nextra = "--qos=x"\n', "extra must be a list"),
-        ("[cluster]\nextra = [1]\n", "extra must be a list of sbatch options"),
-        ("[train]\n", "unknown section [train]"),
-        ("[grade\n", "not valid TOML"),
+        ("handins = 2", "c.Slurm.handins is not a setting"),
+        ('cpus_per_task = "two"', "c.Slurm.cpus_per_task must be a number, at least 0, not 'two'"),
+        ("handins_per_task = 0", "c.Slurm.handins_per_task must be a number, at least 1, not 0"),
+        ('extra = "--qos=x"', "c.Slurm.extra must be a list of texts"),
+        ("extra = [1]", "c.Slurm.extra must be a list of texts"),
+        ("max_running = True", "c.Slurm.max_running must be a number"),
     ],
 )
-def test_bad_config_is_an_error_naming_file_and_key(tmp_path: Path, text: str, named: str) -> None:
-    path = _write_config(tmp_path / "bad.toml", text)
-    with pytest.raises(SlurmError, match="bad.toml") as error:
-        SlurmConfig.load(path)
+def test_bad_config_is_an_error_naming_file_and_key(
+    tmp_path: Path, setting: str, named: str
+) -> None:
+    course = _configured(tmp_path, setting)
+    with pytest.raises(SlurmError, match=str(course.config_file)) as error:
+        SlurmConfig.of(course)
     assert named in str(error.value)
-
-
-def test_missing_config_names_the_file(tmp_path: Path) -> None:
-    with pytest.raises(SlurmError, match="nowhere.toml not found"):
-        SlurmConfig.for_course(tmp_path / "nowhere.toml")
 
 
 # --- The course models job --------------------------------------------------------------------
@@ -154,7 +149,7 @@ def test_training_job_fills_the_course_cache(slurm: None, tmp_path: Path) -> Non
         ],  # fmt: skip
         capture_output=True,
         text=True,
-        env={**os.environ, train.COURSE_CACHE_DIR_ENV: str(cache)},
+        env={**os.environ, train.COURSE_CACHE_DIR_ENV: str(cache), "XNN_PYTHON": sys.executable},
         cwd=REPO,
         check=False,
         timeout=1800,
@@ -174,7 +169,7 @@ def test_training_job_fills_the_course_cache(slurm: None, tmp_path: Path) -> Non
 # --- Grading a class through the cluster ------------------------------------------------------
 
 #: Settings of the test cluster's jobs: one core per task, so that two tasks share the node.
-TEST_CONFIG = "[grade]\ncpus_per_task = 1\nhandins_per_task = {per_task}\n"
+TEST_CONFIG = "\nc.Slurm.cpus_per_task = 1\n"
 
 pytestmark = [
     pytest.mark.slurm,
@@ -195,8 +190,9 @@ def on_slurm(slurm: None, tmp_path_factory: pytest.TempPathFactory) -> tuple[Cou
     if CORPUS_ASSIGNMENT not in Course(REPO).source_assignments():
         pytest.skip(f"the grader's corpus needs the assignment {CORPUS_ASSIGNMENT}")
     course, _ = mixed_class_course(tmp_path_factory.mktemp("slurm"))
-    config = _write_config(course.root / "slurm.toml", TEST_CONFIG.format(per_task=1))
-    args = ["--root", str(course.root), "grade", "--slurm", f"--slurm-config={config}"]
+    with open(course.config_file, "a", encoding="utf-8") as config:
+        config.write(TEST_CONFIG)
+    args = ["--root", str(course.root), "grade", "--slurm"]
     status = main([*args, "--no-progress", *limit_args()])
     solved = {row.student: row for row in collect_grades(course)}.get("solved")
     assert solved is not None and solved.auto_score == solved.auto_max_score, (
@@ -225,7 +221,7 @@ def test_class_grades_on_slurm_as_locally(on_slurm, mixed_class: MixedClass) -> 
 
 
 def _run(course: Course) -> SlurmRun:
-    (folder,) = (course.root / SlurmConfig.load().grade.workdir).iterdir()
+    (folder,) = (course.root / SlurmConfig.of(course).workdir).iterdir()
     return read_json(folder / "run.json", SlurmRun)
 
 
@@ -269,14 +265,13 @@ def test_stopped_tasks_score_zero_with_the_reason_and_leave_nothing(
     process of the task survives it, not even one the hand-in started in a session of its own."""
     if CORPUS_ASSIGNMENT not in Course(REPO).source_assignments():
         pytest.skip(f"the grader's corpus needs the assignment {CORPUS_ASSIGNMENT}")
-    course = new_course(tmp_path / "course")
+    course = _configured(tmp_path / "course", "cpus_per_task = 1", 'time = "00:01:00"')
     release_all(course)
     source_path = course.source_notebooks(CORPUS_ASSIGNMENT)[0]
     nb = first_cell(LINGERS)(_parts(course, CORPUS_ASSIGNMENT, source_path))
     for student in ("timed_out", "cancelled"):
         write_hand_in(course, student, CORPUS_ASSIGNMENT, source_path.name, nb)
-    config = TEST_CONFIG.format(per_task=1) + 'time = "00:01:00"\n'
-    config = SlurmConfig.load(_write_config(tmp_path / "slurm.toml", config))
+    config = SlurmConfig.of(course)
     run = grade_on_slurm(course, config, Limits.of(course, cell_timeout=600), wait_for_end=False,
                          progress=False)  # fmt: skip
     assert run.result is None and run.tasks == 2
