@@ -94,7 +94,7 @@ validate: setup
 	@test -n "$(NB)" || { echo "usage: make validate NB=exercises/<assignment>/<notebook>.ipynb" >&2; exit 2; }
 	$(BIN)/python -m grading.validate "$(NB)"
 
-# Also runs each solution whose source changed since it was last timed, and keeps the time
+# Also runs each solution whose source changed since it was last timed, and keeps the CPU time
 # of its slowest cell in solutions/<assignment>/timing.json: the grader's per-cell limit.
 exercises: setup
 	$(BIN)/python -m grading release

@@ -112,9 +112,9 @@ c.LateSubmissionPlugin.penalty_method = "none"
 c.Execute.timeout = 600
 
 # Wall-clock seconds a cell of a hand-in may run. None: for each assignment,
-# cell_timeout_factor times the slowest cell of its solution, as `make exercises` timed it, at
-# least cell_timeout_floor seconds and at most Execute.timeout. A number here (or
-# --cell-timeout) holds for every assignment.
+# cell_timeout_factor times the CPU seconds of the slowest cell of its solution, as `make
+# exercises` timed it (on one thread), at least cell_timeout_floor seconds and at most
+# Execute.timeout. A number here (or --cell-timeout) holds for every assignment.
 c.Limits.cell_timeout = None
 c.Limits.cell_timeout_factor = 10
 c.Limits.cell_timeout_floor = 60

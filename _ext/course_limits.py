@@ -18,7 +18,7 @@ def cell_timeout(folder: str) -> int:
 
 
 def _set_timeout(app: Sphinx, config: Config) -> None:
-    config.nb_execution_timeout = cell_timeout(app.srcdir)
+    config.nb_execution_timeout = cell_timeout(str(app.srcdir))
 
 
 def setup(app: Sphinx) -> dict[str, bool]:

@@ -16,10 +16,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-from datetime import datetime
 from pathlib import Path
 
 import nbformat
+import psutil
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
@@ -151,41 +151,46 @@ def slowest_cell(course: Course, assignment: str) -> float | None:
     return timing["slowest_seconds"] if current else None
 
 
-def _seconds(cell: nbformat.NotebookNode) -> float:
-    times = cell.metadata.get("execution", {})
-    start, end = times.get("iopub.execute_input"), times.get("shell.execute_reply")
-    if not start or not end:  # a cell that did not run (empty)
-        return 0.0
-    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+def _cpu_seconds(path: Path, folder: str, env: dict[str, str], timeout: float) -> list[float]:
+    """The CPU seconds of each cell of the notebook at ``path``, run in ``folder``."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": folder}})  # fmt: skip
+    used = [0.0] * len(nb.cells)
+
+    def clock(cell_index: int, **_: object) -> None:  # before and after each cell
+        times = psutil.Process(client.km.provisioner.pid).cpu_times()
+        used[cell_index] = times.user + times.system - used[cell_index]
+
+    client.on_cell_execute = client.on_cell_executed = clock
+    try:
+        client.execute(env=env)
+    except (CellExecutionError, CellTimeoutError) as error:
+        last = str(error).strip().splitlines()[-1]
+        raise GradingError(f"the solution {path} fails, so it is not timed: {last}") from error
+    return used
 
 
 def time_solution(course: Course, assignment: str) -> Path:
     """Run ``assignment``'s solution once, top to bottom in a fresh kernel with a fresh model
-    cache (as a hand-in runs), and write how long its slowest cell took, and the machine's load
-    meanwhile, to ``solutions/<assignment>/timing.json``. A failing solution is an error."""
+    cache (as a hand-in runs), and write the CPU time of its slowest cell, on one thread, to
+    ``solutions/<assignment>/timing.json``: unlike wall-clock time, it does not grow when other
+    jobs share the machine. A failing solution is an error."""
     from .validate import course_kernel  # this environment's python3 kernel
 
     source, slowest, where = course.source_dir / assignment, 0.0, ""
     models = prepare_course_models(course, course.source_notebooks(assignment))
     with tempfile.TemporaryDirectory(prefix="grading-timing-") as tmp, course_kernel():
+        (Path(tmp) / "work").mkdir()
         course.copy_files(source, Path(tmp) / "work")
         env = {**os.environ, "XNN_CACHE_DIR": f"{tmp}/cache", "TQDM_DISABLE": "1"}
+        env |= {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         env |= {"XNN_COURSE_CACHE_DIR": str(models)} if models else {}
         for path in course.source_notebooks(assignment):
-            nb = nbformat.read(path, as_version=4)
-            resources = {"metadata": {"path": f"{tmp}/work"}}
             timeout = course.config().Execute.timeout
-            client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources=resources)
-            try:
-                client.execute(env=env)
-            except (CellExecutionError, CellTimeoutError) as error:
-                last = str(error).strip().splitlines()[-1]
-                raise GradingError(
-                    f"the solution {path} fails, so it is not timed: {last}"
-                ) from error
-            for index, cell in enumerate(nb.cells):
-                if cell.cell_type == "code" and _seconds(cell) > slowest:
-                    slowest, where = _seconds(cell), f"{path.name}, cell {index + 1}"
+            for index, seconds in enumerate(_cpu_seconds(path, f"{tmp}/work", env, timeout)):
+                if seconds > slowest:
+                    slowest, where = seconds, f"{path.name}, cell {index + 1}"
     timing = {"source": _source_digest(course, assignment), "slowest_seconds": round(slowest, 2)}
-    timing |= {"slowest_cell": where, "load_average": os.getloadavg()[0], "cores": os.cpu_count()}
+    timing |= {"slowest_cell": where, "unit": "CPU seconds, one thread"}
     return write_json(source / TIMING_FILE, timing)

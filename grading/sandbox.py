@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import itertools
 import json
 import os
 import pwd
@@ -22,7 +23,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,10 +119,8 @@ def _kill_all(find) -> None:
         if not processes:
             return
         for process in processes:
-            try:
+            with suppress(psutil.Error):
                 process.kill()
-            except psutil.Error:
-                pass
         psutil.wait_procs(processes, timeout=1)
 
 
@@ -165,17 +164,6 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
         raise OSError(errno, f"mount {source} on {target}: {os.strerror(errno)}")
 
 
-def _blocked(path: Path) -> tuple[Path, Path] | None:
-    """The first folder above ``path`` that other users cannot enter, and its child on the
-    way to ``path``; ``None`` if every folder on the way is open."""
-    parts = path.parts
-    for depth in range(1, len(parts)):
-        folder = Path(*parts[:depth])
-        if not folder.stat().st_mode & 0o001:
-            return folder, Path(*parts[: depth + 1])
-    return None
-
-
 def _private_mounts(spec: KernelSpec, staging: Path) -> None:
     """In a new mount namespace (root only): hide the course's gradebook, sources and hand-ins,
     and make the folders the kernel needs reachable where a private folder (such as /root)
@@ -189,11 +177,12 @@ def _private_mounts(spec: KernelSpec, staging: Path) -> None:
             _mount("tmpfs", str(target), "tmpfs", _MS_RDONLY, "mode=755,size=4k")
         elif target.is_file():
             _mount("/dev/null", str(target), None, _MS_BIND)
-    blocked: dict[Path, set[Path]] = {}
-    for path in spec.reachable:
-        found = _blocked(Path(path))
-        if found:
-            blocked.setdefault(found[0], set()).add(found[1])
+    blocked: dict[Path, set[Path]] = {}  # the first folder on the way others cannot enter
+    for path in map(Path, spec.reachable):
+        for folder, child in itertools.pairwise([*reversed(path.parents), path]):
+            if not folder.stat().st_mode & 0o001:
+                blocked.setdefault(folder, set()).add(child)
+                break
     for index, (folder, children) in enumerate(sorted(blocked.items())):
         kept = []
         for number, child in enumerate(sorted(children)):
