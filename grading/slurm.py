@@ -320,17 +320,10 @@ def _missing(run: SlurmRun, index: int, states: dict[int, tuple[str, str]]) -> O
     """The outcome of a hand-in that has none: 0, with what Slurm says about its task."""
     submission = run.plan.submissions[index]
     task = next(number for number in range(run.tasks) if index in run.batch(number))
-    log_file = f"logs/task-{run.array_id}_{task}.out"
-    state, details = states.get(task, ("", ""))
-    if state:
-        why = STATE_REASONS.get(state, f"the Slurm task ended {state}")
-        why = why.format(time=run.time, mem=run.mem)
-        reason = f"{why} ({run.array_id}_{task}, {details}); see {log_file}"
-    else:
-        reason = (
-            f"its Slurm task {run.array_id}_{task} ended without a result (failed, out of "
-            f"time or cancelled; Slurm no longer knows which); see {log_file}"
-        )
+    state, details = states.get(task, ("", "Slurm no longer knows how it ended"))
+    why = STATE_REASONS.get(state, f"the Slurm task ended {state or 'without a result'}")
+    why = why.format(time=run.time, mem=run.mem)
+    reason = f"{why} ({run.array_id}_{task}, {details}); see logs/task-{run.array_id}_{task}.out"
     notes = {**submission.notes, **{path.name: reason for path in submission.runnable}}
     return Outcome(submission, notes=notes)
 
