@@ -16,7 +16,10 @@ from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
 import yaml
+
+pytestmark = pytest.mark.book
 
 REPO = Path(__file__).resolve().parents[1]
 HTML = REPO / "_build" / "html"

@@ -19,6 +19,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+pytestmark = pytest.mark.book
+
 REPO = Path(__file__).resolve().parents[1]
 JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
 #: Folders beside the book's pages that are not part of the book.

@@ -65,7 +65,10 @@ where.update(pid=os.getpid(), uid=os.getuid(), cwd=os.getcwd())
 print(json.dumps({**where, 'decoy': os.environ.get('XNN_DECOY_KERNEL')}))
 """
 
-pytestmark = pytest.mark.skipif(not EXERCISES, reason="no exercise in exercises/")
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(not EXERCISES, reason="no exercise in exercises/"),
+]
 
 
 # --- Who runs the path ---------------------------------------------------------------------
