@@ -7,6 +7,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# torch's OpenMP threads wait for each other passively instead of spinning: on a machine that
+# other jobs keep busy, spinning threads burn CPU time without progress (one epoch of chapter
+# 2's generator beside other jobs: 510 s with spinning, 117 s passive; see
+# benchmarks/threads_under_load.py). Kernels, book builds and graders inherit it; a value set
+# outside wins.
+export OMP_WAIT_POLICY ?= PASSIVE
+
 .PHONY: help setup mathjax browser course-models book check test lint lab validate exercises grade grade-slurm train-slurm clean
 
 help:

@@ -3,7 +3,13 @@ one notebook): hence at the repository's root."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# As the Makefile does, for pytest called without make: set before torch (and its OpenMP
+# runtime) loads, in this process and every kernel, build and grader the tests start.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
