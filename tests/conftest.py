@@ -1,12 +1,16 @@
 """Shared fixtures: every unit test of ``lib`` that computes runs on each available device;
-the book is built once per test session for the tests that read it."""
+the book is built once per test session for the tests that read it, and tests of the book's
+configuration alone get jupyter-book's Sphinx application without a build."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import matplotlib
@@ -67,3 +71,39 @@ def book() -> Path:
     output = (result.stdout + result.stderr)[-8000:]
     assert result.returncode == 0, f"{' '.join(BOOK_COMMAND)} failed:\n{output}"
     return html
+
+
+@contextmanager
+def _book_app(source: Path, config: Path, out: Path) -> Iterator[tuple[object, io.StringIO]]:
+    """jupyter-book's Sphinx application for the book in ``source`` with ``config``, and its
+    log so far; set up as ``jupyter-book build`` sets it up (its configuration, every
+    extension, their config-inited and builder-inited hooks), but no page is read."""
+    from jupyter_book.config import get_final_config
+    from sphinx.application import Sphinx
+    from sphinx.util.docutils import docutils_namespace, patch_docutils
+
+    # What the command line adds to _config.yml (jupyter_book/cli/main.py).
+    cli = {"external_toc_path": str(source / "_toc.yml"), "latex_individualpages": False}
+    sphinx_config, _ = get_final_config(user_yaml=config, cli_config=cli, sourcedir=source)
+    log = io.StringIO()
+    with patch_docutils(source), docutils_namespace():
+        app = Sphinx(
+            srcdir=source,
+            confdir=None,
+            outdir=out / "html",
+            doctreedir=out / ".doctrees",
+            buildername="html",
+            confoverrides=sphinx_config,
+            status=log,
+            warning=log,
+            freshenv=True,
+        )
+        yield app, log
+
+
+@pytest.fixture(scope="session")
+def book_app() -> Callable[[Path, Path, Path], AbstractContextManager]:
+    """``book_app(source, config, out)``: a context holding jupyter-book's Sphinx application
+    and its log, for tests of what the book's configuration and extensions decide before a
+    page is read, at a fraction of a build's cost."""
+    return _book_app
