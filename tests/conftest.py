@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -86,7 +87,12 @@ def _book_app(source: Path, config: Path, out: Path) -> Iterator[tuple[object, i
     cli = {"external_toc_path": str(source / "_toc.yml"), "latex_individualpages": False}
     sphinx_config, _ = get_final_config(user_yaml=config, cli_config=cli, sourcedir=source)
     log = io.StringIO()
-    with patch_docutils(source), docutils_namespace():
+    with patch_docutils(source), docutils_namespace(), warnings.catch_warnings():
+        # Noise of the book's extensions when they run inside the test process: docutils' old
+        # traverse() in sphinx-jupyterbook-latex, and sphinx-external-toc looking through
+        # every object in memory (torch's among them).
+        warnings.filterwarnings("ignore", category=PendingDeprecationWarning, module="sphinx_")
+        warnings.filterwarnings("ignore", "`torch.distributed.reduce_op`", FutureWarning)
         app = Sphinx(
             srcdir=source,
             confdir=None,

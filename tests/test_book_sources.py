@@ -20,14 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-pytestmark = [
-    pytest.mark.book,
-    # Noise of the book's extensions when they run inside the test process: docutils' old
-    # traverse() in sphinx-jupyterbook-latex, and sphinx-external-toc looking through every
-    # object in memory (torch's among them).
-    pytest.mark.filterwarnings("ignore::PendingDeprecationWarning:sphinx_jupyterbook_latex"),
-    pytest.mark.filterwarnings("ignore:`torch.distributed.reduce_op`:FutureWarning"),
-]
+pytestmark = pytest.mark.book
 
 REPO = Path(__file__).resolve().parents[1]
 #: Folders beside the book's pages that are not part of the book.
