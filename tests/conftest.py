@@ -13,12 +13,16 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 import pytest
 import torch
 
 from lib.device import DEVICE_ENV, available_devices
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
 
 matplotlib.use("Agg")  # tests draw figures without a screen
 
@@ -75,10 +79,11 @@ def book() -> Path:
 
 
 @contextmanager
-def _book_app(source: Path, config: Path, out: Path) -> Iterator[tuple[object, io.StringIO]]:
+def _book_app(source: Path, config: Path, out: Path) -> Iterator[tuple[Sphinx, io.StringIO]]:
     """jupyter-book's Sphinx application for the book in ``source`` with ``config``, and its
     log so far; set up as ``jupyter-book build`` sets it up (its configuration, every
-    extension, their config-inited and builder-inited hooks), but no page is read."""
+    extension, their config-inited and builder-inited hooks), but it reads no page unless
+    the test asks (``app.builder.read()``)."""
     from jupyter_book.config import get_final_config
     from sphinx.application import Sphinx
     from sphinx.util.docutils import docutils_namespace, patch_docutils
