@@ -7,9 +7,11 @@ document.addEventListener("DOMContentLoaded", async () => {
     height: 720,
     margin: 0.02,
     center: false,
+    display: "flex", // slides/deck.css: figures shrink into the height that text leaves
     hash: true,
     slideNumber: "c/t",
     transition: "none",
+    pdfSeparateFragments: false, // printed: one page a slide, its fragments shown
     plugins: [RevealNotes],
   });
 });

@@ -12,7 +12,9 @@ nbconvert use it, arranges the cells into slides:
 
 On its slide a cell shows its headings, display equations, lists, tables and figures, never
 its code. Its paragraphs, the book's narrative, and its code's text output go into the
-speaker notes (press S while presenting). A last slide lists the works the deck cites, as the
+speaker notes (press S while presenting). A heading of level 1 or 2 after something shown
+starts a new slide, even within a cell; a slide without a title of its own shows the title of
+the slide it continues. A last slide lists the works the deck cites, as the
 book's bibliography gives them.
 """
 
@@ -28,6 +30,7 @@ from string import Template
 
 import nbformat
 from bs4 import BeautifulSoup, Tag
+from PIL import Image
 
 from slides import BOOK, DECKS, EXECUTED, REVEALJS, BuildError
 
@@ -35,6 +38,10 @@ from slides import BOOK, DECKS, EXECUTED, REVEALJS, BuildError
 SLIDE_TYPES = ("slide", "subslide", "fragment", "-", "notes", "skip")
 #: The mark of ``_ext/lecture_slides.py``: the block came from notebook cell i.
 CELL = re.compile(r"^nb-cell-(\d+)$")
+#: A slide's own title: its first element, a heading of level 1 or 2.
+HEADING = re.compile(r"^<(h[12])\b[^>]*>(.*?)</\1>", re.S)
+#: A code cell's figures go side by side, unless one is wider than WIDE times its height.
+WIDE = 2
 #: The slide of the works cited; citations link to it.
 REFERENCES = "references"
 HERE = Path(__file__).resolve().parent
@@ -62,10 +69,27 @@ def split(block: Tag) -> tuple[list[Tag], list[Tag]]:
     if "cell" in classes:  # a code cell: its figures on the slide, its text in the notes
         outputs = block.select(".cell_output > *")
         figures = [out for out in outputs if out.name in ("img", "figure") or out.find("img")]
-        return figures, [out for out in outputs if out not in figures]
+        notes = [out for out in outputs if out not in figures]
+        if len(figures) > 1:  # side by side
+            row = Tag(name="div", attrs={"class": ["figures"]})
+            for figure in figures:
+                row.append(figure.extract())
+            figures = [row]
+        return figures, notes
     if block.name == "p" and block.find("img") is None:
         return [], [block]
     return [block], []
+
+
+def by_heading(blocks: list[Tag]) -> list[list[Tag]]:
+    """A cell's blocks, in parts that each start a slide: a heading of level 1 or 2 after
+    something shown starts a new part."""
+    parts: list[list[Tag]] = [[]]
+    for block in blocks:
+        if block.name in ("h1", "h2") and any(split(before)[0] for before in parts[-1]):
+            parts.append([])
+        parts[-1].append(block)
+    return parts
 
 
 def arrange(cells: Iterable[tuple[str, list[str], list[str]]]) -> list[list[Slide]]:
@@ -87,6 +111,18 @@ def arrange(cells: Iterable[tuple[str, list[str], list[str]]]) -> list[list[Slid
             shown = [f'<div class="fragment">{"".join(shown)}</div>']
         slide.shown += shown
         slide.notes += notes
+    return _titled(stacks)
+
+
+def _titled(stacks: list[list[Slide]]) -> list[list[Slide]]:
+    """A slide without a title of its own continues the last title before it: it shows it."""
+    title = None
+    for slide in (slide for stack in stacks for slide in stack if slide.shown):
+        own = HEADING.match(slide.shown[0])
+        if own:
+            title = own[2]
+        elif title is not None:
+            slide.shown.insert(0, f'<h2 class="continued">{title}</h2>')
     return stacks
 
 
@@ -149,7 +185,17 @@ class _Page:
                 self.images.add(image["src"])
             for link in _self_and_below(element, "a"):
                 self._relink(link)
+            for row in _self_and_below(element, "div"):
+                if "figures" in row.get("class", []) and any(
+                    self._wide(i) for i in row.find_all("img")
+                ):
+                    row["class"].append("stacked")
         return [str(element) for element in elements]
+
+    def _wide(self, image: Tag) -> bool:
+        """Wider than twice its height: two of these side by side would be too small."""
+        with Image.open(self.book / image["src"]) as picture:
+            return picture.width > WIDE * picture.height
 
     def _resolve(self, url: str) -> str:
         return posixpath.normpath(posixpath.join(posixpath.dirname(self.docname), url))
@@ -186,7 +232,8 @@ def _references(book: Path, cited: list[str]) -> str:
             link.unwrap()
         label = entry.find(class_="label")
         label_text = label.extract().get_text("", strip=True) if label else ""
-        items.append(f'<li><span class="label">{label_text}</span> {entry.decode_contents()}</li>')
+        work = (entry.p or entry).decode_contents()
+        items.append(f'<li><span class="label">{label_text}</span> {work}</li>')
     return f'<section id="{REFERENCES}"><h2>References</h2><ul>{"".join(items)}</ul></section>'
 
 
@@ -204,8 +251,11 @@ def deck(book: Path, executed: Path, docname: str, chapters: set[str]) -> tuple[
     arranged = []
     for index, blocks in cells.items():
         kind = slide_type(notebook.cells[index], f"{docname}.ipynb, cell {index + 1}")
-        shown, notes = zip(*(split(block) for block in blocks), strict=True)
-        arranged.append((kind, page.html(sum(shown, [])), page.html(sum(notes, []))))
+        parts = [blocks] if kind in ("notes", "skip") else by_heading(blocks)
+        for number, part in enumerate(parts):
+            shown, notes = zip(*(split(block) for block in part), strict=True)
+            part_kind = kind if number == 0 else "slide"
+            arranged.append((part_kind, page.html(sum(shown, [])), page.html(sum(notes, []))))
     slides = render(arrange(arranged))
     if page.cited:
         slides += "\n" + _references(book, page.cited)

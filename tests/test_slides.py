@@ -15,6 +15,7 @@ import nbformat
 import pytest
 from bs4 import BeautifulSoup
 from docutils import nodes
+from PIL import Image
 
 from slides import BuildError, decks
 from slides.__main__ import main
@@ -51,6 +52,11 @@ CHAPTER_PAGE = """<!DOCTYPE html><html><body><nav>not a slide</nav>
 <p class="nb-cell-5">Below.</p>
 <div class="math notranslate nohighlight nb-cell-5" id="equation-eq-b">
 <span class="eqno">(1.1)</span>\\[y = 1\\]</div>
+<section id="summary"><h2 class="nb-cell-5">Summary</h2>
+<ul class="nb-cell-5"><li>A heading after something shown starts a slide.</li></ul>
+<div class="cell docutils container nb-cell-6"><div class="cell_output docutils container">
+<img alt="Square" src="../_images/square.png"><img alt="Wide" src="../_images/wide.png">
+</div></div></section>
 </section></section></article></body></html>
 """
 BIBLIOGRAPHY = """<html><body><article><div class="citation" id="id2" role="doc-biblioentry">
@@ -58,7 +64,7 @@ BIBLIOGRAPHY = """<html><body><article><div class="citation" id="id2" role="doc-
 href="chapters/01_a.html#id1">LBBH98</a><span class="fn-bracket">]</span></span>
 <p>Yann LeCun and others. Gradient-based learning. 1998.</p></div></article></body></html>"""
 #: The chapter's cells: their slide types, as cell metadata (None: no metadata).
-SLIDE_TYPES = ["slide", "fragment", "slide", "skip", "notes", "subslide"]
+SLIDE_TYPES = ["slide", "fragment", "slide", "skip", "notes", "subslide", "subslide"]
 
 
 @pytest.fixture
@@ -71,12 +77,14 @@ def small_book(tmp_path: Path) -> dict[str, Path]:
         book / "chapters" / "02_b.html": '<article><h1 class="nb-cell-0">2. B</h1></article>',
         book / "bibliography.html": BIBLIOGRAPHY,
         book / "_static" / "mathjax" / "tex-mml-chtml.js": "/* MathJax */",
-        book / "_images" / "weights.png": "PNG",
+        book / "_images" / "README": "the figures",
         revealjs / "dist" / "reveal.js": "/* reveal.js */",
         revealjs / "plugin" / "notes" / "notes.js": "/* its speaker notes */",
     }.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+    for name, size in {"weights": (20, 10), "square": (10, 10), "wide": (30, 10)}.items():
+        Image.new("RGB", size).save(book / "_images" / f"{name}.png")
     cells = [nbformat.v4.new_markdown_cell(f"cell {i}") for i in range(len(SLIDE_TYPES))]
     for cell, kind in zip(cells, SLIDE_TYPES, strict=True):
         cell.metadata["slideshow"] = {"slide_type": kind}
@@ -97,7 +105,7 @@ def test_cells_become_slides_by_their_slide_type(small_book: dict[str, Path]) ->
     deck = _deck(small_book)
     assert deck.title.get_text() == "1. A title"
     top = deck.select(".slides > section")
-    assert [section.get("id") for section in top] == [None, None, "references"]
+    assert [section.get("id") for section in top] == [None, None, None, "references"]
     first, stack = top[0], top[1]
     assert first.h1.get_text() == "1. A title"
     assert "import torch" not in str(deck), "code is never shown"
@@ -113,8 +121,16 @@ def test_cells_become_slides_by_their_slide_type(small_book: dict[str, Path]) ->
     assert "Only in the book" not in str(deck)
     notes = slides[0].select_one("aside.notes")
     assert "Said aloud." in notes.get_text() and "For the speaker" in notes.get_text()
+    assert slides[1].select_one("h2.continued").get_text() == "The equation"
     assert slides[1].select_one("#equation-eq-b") is not None
     assert "Below." in slides[1].select_one("aside.notes").get_text()
+    # Cell 5 goes on: its second heading starts a new slide.
+    assert top[2].h2.get_text() == "Summary" and top[2].li is not None
+    # Cell 6, a subslide below it, shows its two figures together; one is wide: one below the
+    # other, not side by side.
+    figures = top[2].select_one(".figures")
+    assert [image["alt"] for image in figures.find_all("img")] == ["Square", "Wide"]
+    assert "stacked" in figures["class"]
 
 
 def test_paragraphs_go_to_the_notes_and_the_rest_shows(small_book: dict[str, Path]) -> None:
@@ -142,7 +158,7 @@ def test_links_images_and_citations_point_into_the_decks_folder(
         "References [LBBH98] Yann LeCun and others. Gradient-based learning. 1998."
     )
     out = small_book["out"]
-    assert (out / "_images" / "weights.png").read_text() == "PNG"
+    assert Image.open(out / "_images" / "weights.png").size == (20, 10)
     for static in ("reveal.js/dist/reveal.js", "mathjax/tex-mml-chtml.js", "deck.js", "deck.css"):
         assert (out / "_static" / static).is_file(), static
     for script in deck.find_all("script", src=True):
@@ -161,12 +177,20 @@ def test_arrange_stacks_subslides_and_starts_a_slide_if_needed() -> None:
         ]
     )
     assert [[slide.shown for slide in stack] for stack in stacks] == [
-        [["<h1>t</h1>"], ["<p>s</p>", '<div class="fragment"><p>f</p><p>g</p></div>']],
+        [
+            ["<h1>t</h1>"],
+            [
+                '<h2 class="continued">t</h2>',
+                "<p>s</p>",
+                '<div class="fragment"><p>f</p><p>g</p></div>',
+            ],
+        ],
         [[]],
     ]
     assert stacks[1][0].notes == ["<div>eq</div>", "<p>m</p>"]
     html = decks.render(stacks)
     assert html.startswith("<section><section><h1>t</h1><aside")
+    assert '<section><h2 class="continued">t</h2><p>s</p>' in html
     assert html.endswith('<section><aside class="notes"><div>eq</div><p>m</p></aside></section>')
 
 
