@@ -16,10 +16,11 @@ from __future__ import annotations
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-#: What ``make book`` writes: the HTML book and the executed notebooks.
+#: What ``make book`` writes: the HTML book, and its copy of each notebook it read (whose cell
+#: metadata arranges the decks; the cells' outputs are in the pages).
 BUILD = REPO / "_build"
 BOOK = BUILD / "html"
-EXECUTED = BUILD / "jupyter_execute"
+NOTEBOOKS = BUILD / "jupyter_execute"
 #: Where the decks and PDFs go.
 DECKS = BUILD / "slides"
 PDF = BUILD / "pdf"

@@ -12,6 +12,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     slideNumber: "c/t",
     transition: "none",
     pdfSeparateFragments: false, // printed: one page a slide, its fragments shown
+    pdfMaxPagesPerSlide: 1,
     plugins: [RevealNotes],
   });
 });

@@ -32,7 +32,7 @@ import nbformat
 from bs4 import BeautifulSoup, Tag
 from PIL import Image
 
-from slides import BOOK, DECKS, EXECUTED, REVEALJS, BuildError
+from slides import BOOK, DECKS, NOTEBOOKS, REVEALJS, BuildError
 
 #: Jupyter's slide types (cell metadata ``slideshow.slide_type``).
 SLIDE_TYPES = ("slide", "subslide", "fragment", "-", "notes", "skip")
@@ -237,11 +237,11 @@ def _references(book: Path, cited: list[str]) -> str:
     return f'<section id="{REFERENCES}"><h2>References</h2><ul>{"".join(items)}</ul></section>'
 
 
-def deck(book: Path, executed: Path, docname: str, chapters: set[str]) -> tuple[str, str, set]:
+def deck(book: Path, notebooks: Path, docname: str, chapters: set[str]) -> tuple[str, str, set]:
     """The title, the slides' HTML and the images used of one chapter's deck."""
-    notebook_path = executed / f"{docname}.ipynb"
+    notebook_path = notebooks / f"{docname}.ipynb"
     if not notebook_path.is_file():
-        raise BuildError(f"no executed notebook {notebook_path}: run make book")
+        raise BuildError(f"no notebook {notebook_path} from the book build: run make book")
     notebook = nbformat.read(notebook_path, as_version=4)
     page = _Page(book, docname, chapters)
     title = page.title()
@@ -262,8 +262,8 @@ def deck(book: Path, executed: Path, docname: str, chapters: set[str]) -> tuple[
     return title, slides, page.images
 
 
-def _require(book: Path, executed: Path, revealjs: Path) -> None:
-    if not (book / "index.html").is_file() or not executed.is_dir():
+def _require(book: Path, notebooks: Path, revealjs: Path) -> None:
+    if not (book / "index.html").is_file() or not notebooks.is_dir():
         raise BuildError(f"no built book in {book}: run make book first")
     if not (revealjs / "dist" / "reveal.js").is_file():
         raise BuildError(
@@ -278,10 +278,10 @@ def _require(book: Path, executed: Path, revealjs: Path) -> None:
 
 
 def build(
-    book: Path = BOOK, executed: Path = EXECUTED, out: Path = DECKS, revealjs: Path = REVEALJS
+    book: Path = BOOK, notebooks: Path = NOTEBOOKS, out: Path = DECKS, revealjs: Path = REVEALJS
 ) -> list[Path]:
     """Write a deck for each chapter page of the built book into ``out``; return the decks."""
-    _require(book, executed, revealjs)
+    _require(book, notebooks, revealjs)
     chapters = {
         path.relative_to(book).with_suffix("").as_posix() for path in book.glob("chapters/*.html")
     }
@@ -294,7 +294,7 @@ def build(
     template = Template((HERE / "deck.html").read_text(encoding="utf-8"))
     written = []
     for docname in sorted(chapters):
-        title, slides, images = deck(book, executed, docname, chapters)
+        title, slides, images = deck(book, notebooks, docname, chapters)
         for image in images:
             (out / image).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(book / image, out / image)

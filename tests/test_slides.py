@@ -1,8 +1,8 @@
 """The lecture's slides, cut from a small hand-made book: how cells become slides and notes.
 
 ``slides.decks`` reads a chapter's page as the book build wrote it (blocks marked with their
-notebook cell by ``_ext/lecture_slides.py``) and the executed notebook's ``slideshow``
-metadata. These tests build decks from a one-chapter book written here, in the shape the
+notebook cell by ``_ext/lecture_slides.py``) and the ``slideshow`` metadata of the build's copy
+of the notebook. These tests build decks from a small book written here, in the shape the
 build writes; tests/test_decks.py checks the decks of the real book in Chromium.
 """
 
@@ -69,8 +69,8 @@ SLIDE_TYPES = ["slide", "fragment", "slide", "skip", "notes", "subslide", "subsl
 
 @pytest.fixture
 def small_book(tmp_path: Path) -> dict[str, Path]:
-    """A built book of two chapters, its executed notebook, reveal.js and MathJax stand-ins."""
-    book, executed, revealjs = tmp_path / "html", tmp_path / "executed", tmp_path / "reveal"
+    """A built book of two chapters, its notebooks, and reveal.js and MathJax stand-ins."""
+    book, notebooks, revealjs = tmp_path / "html", tmp_path / "notebooks", tmp_path / "reveal"
     for path, text in {
         book / "index.html": '<meta http-equiv="refresh" content="0; url=intro.html">',
         book / "chapters" / "01_a.html": CHAPTER_PAGE,
@@ -88,11 +88,11 @@ def small_book(tmp_path: Path) -> dict[str, Path]:
     cells = [nbformat.v4.new_markdown_cell(f"cell {i}") for i in range(len(SLIDE_TYPES))]
     for cell, kind in zip(cells, SLIDE_TYPES, strict=True):
         cell.metadata["slideshow"] = {"slide_type": kind}
-    (executed / "chapters").mkdir(parents=True)
-    nbformat.write(nbformat.v4.new_notebook(cells=cells), executed / "chapters" / "01_a.ipynb")
+    (notebooks / "chapters").mkdir(parents=True)
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), notebooks / "chapters" / "01_a.ipynb")
     second = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 2. B")])
-    nbformat.write(second, executed / "chapters" / "02_b.ipynb")
-    return {"book": book, "executed": executed, "revealjs": revealjs, "out": tmp_path / "slides"}
+    nbformat.write(second, notebooks / "chapters" / "02_b.ipynb")
+    return {"book": book, "notebooks": notebooks, "revealjs": revealjs, "out": tmp_path / "slides"}
 
 
 def _deck(paths: dict[str, Path]) -> BeautifulSoup:
@@ -195,7 +195,7 @@ def test_arrange_stacks_subslides_and_starts_a_slide_if_needed() -> None:
 
 
 def test_an_unknown_slide_type_names_the_cell(small_book: dict[str, Path]) -> None:
-    notebook_path = small_book["executed"] / "chapters" / "01_a.ipynb"
+    notebook_path = small_book["notebooks"] / "chapters" / "01_a.ipynb"
     notebook = nbformat.read(notebook_path, as_version=4)
     notebook.cells[2].metadata["slideshow"]["slide_type"] = "Slide"
     nbformat.write(notebook, notebook_path)
