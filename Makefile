@@ -54,21 +54,20 @@ $(MATHJAX):
 mathjax: $(MATHJAX)
 
 # reveal.js, pinned, from npm into .revealjs/ like MathJax: `make slides` copies it (and MathJax)
-# beside the decks, so that they present offline. Without npm `make slides` says what is missing.
+# beside the decks, so that they present offline. Without npm (or offline) this fetches nothing,
+# and `make slides` says in one line what is missing.
 REVEALJS_VERSION := 5.2.1
 REVEALJS := .revealjs/reveal.js/.version-$(REVEALJS_VERSION)
 
 $(REVEALJS):
 	@mkdir -p .cache/npm
 	@if command -v $(NPM) >/dev/null 2>&1 \
-	  && $(NPM) pack --silent --pack-destination .cache/npm reveal.js@$(REVEALJS_VERSION) >/dev/null; \
+	  && $(NPM) pack --silent --pack-destination .cache/npm reveal.js@$(REVEALJS_VERSION) >/dev/null 2>&1; \
 	then \
 	  rm -rf .revealjs && mkdir -p .revealjs/reveal.js && \
 	  tar -xzf .cache/npm/reveal.js-$(REVEALJS_VERSION).tgz -C .revealjs/reveal.js \
 	    --strip-components=1 package/LICENSE package/dist package/plugin/notes && \
 	  touch $@ && echo "reveal.js $(REVEALJS_VERSION) from npm in .revealjs/"; \
-	else \
-	  echo "npm (Node.js) missing or offline: make slides will say that it needs reveal.js"; \
 	fi
 
 revealjs: $(REVEALJS)
