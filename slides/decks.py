@@ -14,8 +14,8 @@ On its slide a cell shows its headings, display equations, lists, tables and fig
 its code. Its paragraphs, the book's narrative, and its code's text output go into the
 speaker notes (press S while presenting). A heading of level 1 or 2 after something shown
 starts a new slide, even within a cell; a slide without a title of its own shows the title of
-the slide it continues. A last slide lists the works the deck cites, as the
-book's bibliography gives them.
+the slide it continues. A last slide lists the works the deck cites, as the book's
+bibliography gives them.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import re
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
 from string import Template
 
@@ -70,7 +71,7 @@ def split(block: Tag) -> tuple[list[Tag], list[Tag]]:
         outputs = block.select(".cell_output > *")
         figures = [out for out in outputs if out.name in ("img", "figure") or out.find("img")]
         notes = [out for out in outputs if out not in figures]
-        if len(figures) > 1:  # side by side
+        if len(figures) > 1:  # shown together (deck.css: side by side, or one below the other)
             row = Tag(name="div", attrs={"class": ["figures"]})
             for figure in figures:
                 row.append(figure.extract())
@@ -237,7 +238,9 @@ def _references(book: Path, cited: list[str]) -> str:
     return f'<section id="{REFERENCES}"><h2>References</h2><ul>{"".join(items)}</ul></section>'
 
 
-def deck(book: Path, notebooks: Path, docname: str, chapters: set[str]) -> tuple[str, str, set]:
+def deck(
+    book: Path, notebooks: Path, docname: str, chapters: set[str]
+) -> tuple[str, str, set[str]]:
     """The title, the slides' HTML and the images used of one chapter's deck."""
     notebook_path = notebooks / f"{docname}.ipynb"
     if not notebook_path.is_file():
@@ -299,6 +302,6 @@ def build(
             (out / image).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(book / image, out / image)
         path = out / f"{posixpath.basename(docname)}.html"
-        path.write_text(template.substitute(title=title, slides=slides), encoding="utf-8")
+        path.write_text(template.substitute(title=escape(title), slides=slides), encoding="utf-8")
         written.append(path)
     return written

@@ -13,6 +13,7 @@ from __future__ import annotations
 import posixpath
 import re
 import shutil
+from html import escape
 from pathlib import Path
 
 from bs4 import BeautifulSoup, SoupStrainer
@@ -75,10 +76,10 @@ def one_document(book: Path, pages: list[str], prefix: str) -> str:
     """The pages' articles as one HTML document that reaches the book's files at ``prefix``."""
     root = _parse(book / pages[0], "link", "title")
     styles = [
-        f'<link rel="stylesheet" href="{prefix}{link["href"]}">'
+        f'<link rel="stylesheet" href="{prefix}{_join(pages[0], link["href"])}">'
         for link in root.find_all("link", rel="stylesheet")
     ]
-    title = root.title.get_text(strip=True) if root.title else "Book"
+    title = escape(root.title.get_text(strip=True) if root.title else book.name)
     body = []
     for page in pages:
         article = _parse(book / page, "article").find("article")
