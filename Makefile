@@ -53,9 +53,9 @@ $(MATHJAX):
 
 mathjax: $(MATHJAX)
 
-# reveal.js, pinned, from npm into .revealjs/ like MathJax: `make slides` copies it (and MathJax)
-# beside the decks, so that they present offline. Without npm (or offline) this fetches nothing,
-# and `make slides` says in one line what is missing.
+# reveal.js, pinned, from npm into .revealjs/ like MathJax (make book fetches both): `make slides`
+# copies it (and MathJax) beside the decks, so that they present offline. Without npm (or
+# offline) this fetches nothing, and `make slides` says in one line what is missing.
 REVEALJS_VERSION := 5.2.1
 REVEALJS := .revealjs/reveal.js/.version-$(REVEALJS_VERSION)
 
@@ -89,8 +89,8 @@ browser:
 # TQDM_DISABLE keeps progress bars (notebook widgets) out of the book's static pages. --all
 # reads every page afresh (executed notebooks stay cached in _build/.jupyter_cache):
 # sphinx-codeautolink links the names in code cells to the library's reference only in the
-# pages it reads.
-book: setup mathjax
+# pages it reads. reveal.js comes along, so that `make slides` needs no network afterwards.
+book: setup mathjax revealjs
 	TQDM_DISABLE=1 $(BIN)/jupyter-book build --all -W -n --keep-going .
 
 lint: setup
