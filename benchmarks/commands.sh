@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Times the README's commands on a fresh clone of this checkout: set-up, `make book`, a second
-# `make book` (nothing changed), and `make test`. Targets: `make book` <= 5 minutes after
-# set-up, `make test` <= 15 minutes. Usage: benchmarks/commands.sh [clone-dir]
+# `make book` (nothing changed), `make slides`, `make pdf` and `make test`. Targets: `make book`
+# <= 5 minutes after set-up, `make slides` and `make pdf` <= 60 s each after `make book`,
+# `make test` <= 15 minutes. Usage: benchmarks/commands.sh [clone-dir]
 # XNN_DATA_DIR is passed through, so run it with and without the full MNIST.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -23,6 +24,8 @@ echo "XNN_DATA_DIR=${XNN_DATA_DIR:-<unset: embedded default>}  clone: $work/cour
 step "set-up" make setup
 step "make book" make book
 step "make book (again)" make book
+step "make slides" make slides
+step "make pdf" make pdf
 rm -rf _build .cache  # make test from a clean build: it executes every notebook itself
 step "make test" make test
 tail -n 3 "$work/make test.log"
