@@ -6,13 +6,15 @@
 #   make check (1..3)   three runs; target: under 60 s each
 #   make book           cold: trains the course models (make course-models), executes every chapter
 #   make book (again)   nothing changed; target for the first: 5 minutes after set-up
+#   make slides, make pdf   after make book; target: 60 s each
 #   make test (warm)    course models cached, no built book or execution cache; target: 8 minutes
 #                       of pytest time
 #   make test (cold)    no cache at all, as CI runs it
 #
 # For each pytest run it prints pytest's own time; the logs (in the work folder) hold the
 # --durations tables. Usage: benchmarks/commands.sh [work-dir]
-# STEPS picks steps, e.g. STEPS="check test-warm" (default: all, in the order above).
+# STEPS picks steps, e.g. STEPS="check test-warm" (default: all, in the order above; slides and
+# pdf come with book).
 # XNN_DATA_DIR and XNN_IMAGENET_WEIGHTS pass through (run it with and without them, as CI and a
 # user's machine differ); the model caches are the clone's own, so that "cold" means cold.
 set -euo pipefail
@@ -47,6 +49,8 @@ fi
 if has book; then
   step "make book" make book
   step "make book (again)" make book
+  step "make slides" make slides
+  step "make pdf" make pdf
 fi
 if has test-warm; then
   make --no-print-directory course-models >/dev/null  # cached: the warm run only loads them

@@ -150,29 +150,79 @@ def _pictures(pictures: Picture | Sequence[Picture], name: str) -> list[np.ndarr
     return [_channels_last(p, f"{name}[{i}]") for i, p in enumerate(pictures)]
 
 
+#: Width of a figure that fills the book's content column, in inches (at matplotlib's 100 dpi,
+#: one inch is 100 pixels of the PNG the book shows).
+FIGURE_WIDTH = 7.2
+#: The panels of an attribution picture, in order: the image itself, the map as a heat map
+#: with its colour bar, and the map blended over the image.
+PANELS = ("image", "map", "overlay")
+
+
+def _reduce(attribution: np.ndarray, signed: bool, percentile: float) -> tuple[np.ndarray, float]:
+    """One map ``(H, W)`` or ``(H, W, C)`` as ``(H, W)``: the channels' sum when ``signed`` (it
+    keeps eq. 5's total), else the largest magnitude over the channels (Simonyan et al., 2013,
+    section 3.1); and where its colour scale ends, the ``percentile`` of its magnitudes."""
+    if attribution.ndim == 3:
+        attribution = attribution.sum(-1) if signed else np.abs(attribution).max(-1)
+    elif not signed:
+        attribution = np.abs(attribution)
+    return attribution, float(np.percentile(np.abs(attribution), percentile)) or 1.0
+
+
+def _attribution_panel(
+    fig: Figure,
+    ax: Axes,
+    panel: str,
+    value: np.ndarray,
+    limit: float,
+    signed: bool,
+    picture: np.ndarray | None,
+    alpha: float,
+) -> None:
+    """One panel of :func:`show_attributions`. Beyond ``limit`` the colours saturate."""
+    cmap, low = (DIVERGING, -limit) if signed else (SEQUENTIAL, 0.0)
+    if panel == "map":
+        drawn = ax.imshow(value, cmap=cmap, vmin=low, vmax=limit)
+        fig.colorbar(drawn, ax=ax, shrink=0.8, format="%.2g").ax.tick_params(labelsize=8)
+        return
+    if panel == "overlay" and picture.ndim == 3:
+        picture = picture.mean(-1)  # grey, so that the colours are the map's
+    ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=1)
+    if panel == "overlay":
+        opacity = alpha * np.clip(np.abs(value) / limit, 0, 1)
+        ax.imshow(value, cmap=cmap, vmin=low, vmax=limit, alpha=opacity)
+
+
 def show_attributions(
     maps: Picture | Sequence[Picture],
     images: Picture | Sequence[Picture] | None = None,
     titles: Sequence[str] | None = None,
     signed: bool = False,
-    percentile: float = 100.0,
+    percentile: float = 98.0,
+    panels: Sequence[str] | None = None,
+    columns: int | None = None,
     alpha: float = 0.8,
-    columns: int = 4,
-    size: float = 2.6,
+    width: float = FIGURE_WIDTH,
 ) -> Figure:
-    """Attribution maps, one panel each, optionally over their images: saliency maps
-    (chapter 4), integrated gradients (chapter 5).
+    """Attribution maps drawn so that a reader can read them: saliency maps (chapter 4,
+    Simonyan et al., 2013) and integrated gradients (chapter 5, eq. 5, Sundararajan et al.,
+    2017).
+
+    Each example gets the ``panels`` of :data:`PANELS` it asks for, side by side: the image,
+    the map as a heat map with its colour bar, and the map blended over the image (a grey copy
+    of it, so that the colours are the map's), each pixel as opaque as the map is strong, up
+    to ``alpha``. ``columns`` examples share a row (default: six panels a row), and the figure
+    is ``width`` inches wide (default: the book's content column).
 
     - ``maps``: a batch (tensor or array ``[N, ...]``, or a list), each ``(H, W)``,
       ``(1, H, W)``, ``(3, H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``; a 2-D array is one map.
-    - ``signed=False`` draws magnitudes, ``|map|`` with the maximum over channels (Simonyan
-      et al., 2013), in :data:`SEQUENTIAL` from zero; ``signed=True`` draws the channels'
-      sum (so the map still adds up to the total attribution) in :data:`DIVERGING`, centred
-      at zero with symmetric limits.
-    - The colour scale of each map ends at the ``percentile`` of its magnitudes (a few
-      extreme pixels would otherwise leave the rest dark).
-    - ``images`` (same layouts, values in ``[0, 1]``) are drawn underneath, grey or in
-      colour; each pixel of the map is then as opaque as it is strong, up to ``alpha``.
+      ``images``: the same layouts, values in ``[0, 1]``; without them only the map is drawn.
+    - ``signed=False`` draws magnitudes (the largest over the channels) on :data:`SEQUENTIAL`
+      from 0; ``signed=True`` the channels' sum on :data:`DIVERGING`, white at 0.
+    - Outliers are clipped: the colour scale ends at the ``percentile`` of each map's
+      magnitudes (98 by default, as Captum's ``visualize_image_attr``, which clips 2% of the
+      attribution), so the brightest 2% of the pixels saturate and the rest stay visible.
+    - ``titles`` (one per example) go above the example's first panel.
     """
     shown = _pictures(maps, "maps")
     under = None if images is None else _pictures(images, "images")
@@ -180,21 +230,31 @@ def show_attributions(
         raise ValueError(f"images has {len(under)} pictures for {len(shown)} maps; give one each.")
     if not 0 < percentile <= 100:
         raise ValueError(f"percentile={percentile} must be in (0, 100].")
-    fig, axes = _grid(len(shown), min(columns, len(shown)), size)
-    for i, (ax, attribution) in enumerate(zip(axes, shown, strict=True)):
-        if attribution.ndim == 3:
-            attribution = attribution.sum(-1) if signed else np.abs(attribution).max(-1)
-        elif not signed:
-            attribution = np.abs(attribution)
-        limit = float(np.percentile(np.abs(attribution), percentile)) or 1.0
-        low, cmap = (-limit, DIVERGING) if signed else (0.0, SEQUENTIAL)
-        opacity = None
-        if under is not None:
-            picture = np.clip(under[i], 0, 1)
-            ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=1)
-            opacity = alpha * np.clip(np.abs(attribution) / limit, 0, 1)
-        drawn = ax.imshow(attribution, cmap=cmap, vmin=low, vmax=limit, alpha=opacity)
-        fig.colorbar(drawn, ax=ax, fraction=0.046, pad=0.04)
-        if titles is not None:
-            ax.set_title(titles[i], fontsize=10)
+    panels = tuple(panels or (PANELS if under is not None else ("map",)))
+    if not panels or not set(panels) <= set(PANELS):
+        raise ValueError(f"panels={panels!r}: choose one or more of {PANELS}.")
+    if under is None and set(panels) != {"map"}:
+        raise ValueError(f"panels={panels!r} need images=; without images only 'map' is drawn.")
+    columns = columns or max(1, 6 // len(panels))
+    per_row = min(columns, len(shown)) * len(panels)
+    rows = -(-len(shown) // columns)
+    side = width / per_row
+    fig, axes = plt.subplots(
+        rows,
+        per_row,
+        figsize=(width, rows * side + 0.3 * (titles is not None)),
+        squeeze=False,
+        layout="constrained",
+    )
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for i, attribution in enumerate(shown):
+        value, limit = _reduce(attribution, signed, percentile)
+        row, first = divmod(i, columns)
+        for j, panel in enumerate(panels):
+            ax = axes[row, first * len(panels) + j]
+            picture = None if under is None else np.clip(under[i], 0, 1)
+            _attribution_panel(fig, ax, panel, value, limit, signed, picture, alpha)
+            if titles is not None and j == 0:
+                ax.set_title(titles[i], fontsize=9)
     return fig

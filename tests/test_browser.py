@@ -307,6 +307,8 @@ def _broken_links(book: Path, server: str, docname: str, links: list[str]) -> li
         if not link.startswith(server + "/"):
             continue  # other sites: not followed, and the browser test opens no other site
         parts = urlsplit(link)
+        if parts.path.startswith("/slides/"):
+            continue  # the lecture's decks beside the book: tests/test_decks.py follows these
         target = book / unquote(parts.path).lstrip("/")
         if target.is_dir():
             target = target / "index.html"
