@@ -7,11 +7,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup mathjax browser book test lint lab validate exercises grade grade-slurm train-slurm clean
+# torch's OpenMP threads wait for each other passively instead of spinning: on a machine that
+# other jobs keep busy, spinning threads burn CPU time without progress (one epoch of chapter
+# 2's generator beside other jobs: 510 s with spinning, 117 s passive; see
+# benchmarks/threads_under_load.py). Kernels, book builds and graders inherit it; a value set
+# outside wins.
+export OMP_WAIT_POLICY ?= PASSIVE
+
+.PHONY: help setup mathjax browser course-models book check test lint lab validate exercises grade grade-slurm train-slurm clean
 
 help:
 	@echo "make book       build the HTML book into _build/html (executes every chapter)"
-	@echo "make test       lint, unit tests, notebooks (nbval), exercises, grading, book build"
+	@echo "make check      lint and the fast unit tests (no kernel, book, browser or cluster): after every edit"
+	@echo "make test       everything: unit tests, notebooks (nbval), exercises, grading, book, browser, lab, Slurm"
+	@echo "make course-models  train (or load from the course cache) the models the chapters share"
 	@echo "make lab        open the exercises in JupyterLab (options: LAB_ARGS=\"--port 8899\")"
 	@echo "make validate NB=exercises/<assignment>/<notebook>.ipynb"
 	@echo "                run a notebook's visible tests as the grader would, say what fails"
@@ -86,21 +95,34 @@ browser:
 	  || echo "apt-get could not install $$missing: the browser and PDF tests will say what is missing"; \
 	fi
 
+# The models the chapters, exercises and grader share (chapter 2's generator, chapter 3's CNN),
+# trained in a step of their own, with a progress bar, before any chapter runs: a chapter then
+# only loads them and no cell trains for minutes under the book's or nbval's cell time limit.
+course-models: setup
+	$(BIN)/python -m lib course-models
+
 # TQDM_DISABLE keeps progress bars (notebook widgets) out of the book's static pages. --all
 # reads every page afresh (executed notebooks stay cached in _build/.jupyter_cache):
 # sphinx-codeautolink links the names in code cells to the library's reference only in the
 # pages it reads. reveal.js comes along, so that `make slides` needs no network afterwards.
-book: setup mathjax revealjs
+book: setup mathjax revealjs course-models
 	TQDM_DISABLE=1 $(BIN)/jupyter-book build --all -W -n --keep-going .
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The test suite in tiers (markers declared in pyproject.toml): `make check` runs the tests of
+# none of the expensive kinds below, `make test` runs all of them.
+EXPENSIVE := notebooks or grading or slurm or browser or lab or book
+
+check: lint
+	$(BIN)/pytest -m "not ($(EXPENSIVE))" --durations=15 tests
+
 # nbval re-executes every chapter and solution notebook (exercises hold unsolved stubs;
 # tests/test_grading.py runs them through the autograder instead). tests/test_book.py
 # builds the book with warnings as errors.
-test: lint mathjax revealjs browser
+test: lint mathjax revealjs browser course-models
 	$(BIN)/pytest --nbval-lax --nbval-cell-timeout=600 --durations=40 tests chapters solutions
 
 # JupyterLab refuses to run as root (Docker, cloud notebooks) unless told it may. The server

@@ -247,6 +247,7 @@ def test_every_built_page_is_checked(book: Path) -> None:
     assert set(TOC_PAGES) <= built, f"pages of _toc.yml not built: {set(TOC_PAGES) - built}"
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("docname", [*TOC_PAGES, *SPHINX_PAGES])
 def test_page_displays_completely_offline(book: Path, server: str, browser, docname: str) -> None:
     assert (book / f"{docname}.html").is_file(), f"the build wrote no {docname}.html"
