@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 #: What is maximised: a batch of inputs ``[N, ...]`` -> one value per input ``[N]``.
@@ -223,6 +224,9 @@ def class_model_visualization(
     l2: float = 0.1,
     steps: int = 100,
     lr: float = 0.1,
+    transforms: Transform | None = None,
+    parameterization: FourierImage | None = None,
+    seed: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Class models after Simonyan, Vedaldi and Zisserman (2013), section 2 (chapter 4, eq. 4):
 
@@ -235,11 +239,182 @@ def class_model_visualization(
     e.g. ``(1, 28, 28)``. The zero image is the model's zero input: for a network fed
     mean-subtracted images, as in the paper, it is the mean image.
 
+    The regularisers of Olah et al. (2017) and Mordvintsev et al. (2018), both off by default
+    (then this is eq. 4 alone):
+
+    - ``transforms`` (:func:`random_transforms`): the score is taken of a randomly moved copy
+      of the image at every step (transformation robustness);
+    - ``parameterization`` (:class:`FourierImage`): the ascent moves the image's decorrelated
+      Fourier spectrum, from ``seed``'s faint noise, with Adam steps of size ``lr``
+      (:func:`adam_step`); the penalty, if any, is on the image it gives.
+
     Returns the images ``[N, *shape]`` on the model's device and the history of their class
-    scores ``S_c`` ``[steps + 1, N]`` (row 0: the zero image; the penalty is not included).
+    scores ``S_c`` ``[steps + 1, N]`` (row 0: the start; the penalty is not included).
     """
     device = next(model.parameters()).device
     targets = [targets] if isinstance(targets, int) else list(targets)
-    start = torch.zeros(len(targets), *shape, device=device)
-    update = ascent_step(lr, normalize=False)
-    return gradient_ascent(activation(model, targets), start, steps, update, l2_penalty(l2))
+    score = activation(model, targets)
+    image = parameterization or (lambda x: x)
+    if parameterization is None:
+        start = torch.zeros(len(targets), *shape, device=device)
+        update = ascent_step(lr, normalize=False)
+    else:
+        start = parameterization.start(len(targets), device, seed)
+        update = adam_step(lr)
+    moved = transforms or (lambda x: x)
+    penalty = l2_penalty(l2)
+    x, history = gradient_ascent(
+        lambda x: score(moved(image(x))),
+        start,
+        steps,
+        update,
+        (lambda x: penalty(image(x))) if l2 else None,
+    )
+    return image(x).detach(), history
+
+
+# --- Regularised input optimisation (chapters 3 and 4) --------------------------------------
+# Plain eq. 3 and eq. 4 find images that raise a score, but on a deep network these are
+# patterns of high frequencies that fool it rather than pictures of what it has learned.
+# Olah, Mordvintsev and Schubert (2017), "Feature Visualization", and Mordvintsev et al.
+# (2018), "Differentiable Image Parameterizations", steer the ascent towards natural images
+# with two priors, each an argument of :func:`class_model_visualization`, off by default:
+# transformation robustness (:func:`random_transforms`) and a decorrelated Fourier
+# parameterisation (:class:`FourierImage`).
+
+#: An image transformation ``[N, C, H, W] -> [N, C, H, W]``, differentiable in its input.
+Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+def random_transforms(
+    jitter: int = 0,
+    scale: tuple[float, float] = (1.0, 1.0),
+    degrees: float = 0.0,
+    seed: int = 0,
+) -> Transform:
+    """Transformation robustness (Olah et al., 2017): each call shifts every image by its own
+    random offset of up to ``jitter`` pixels, zooms it by a factor drawn from ``scale`` (above
+    one: a crop, enlarged) and rotates it by up to ``degrees`` either way, mirroring the image
+    at its borders. Differentiable, so that an ascent through it favours images whose score
+    survives being moved, as a photo's does. Seeded: the same calls give the same draws."""
+    if jitter < 0 or degrees < 0 or not 0 < scale[0] <= scale[1]:
+        raise ValueError(
+            f"jitter={jitter!r}, scale={scale!r}, degrees={degrees!r}: jitter and degrees "
+            "must be at least 0, scale a range (low, high) with 0 < low <= high."
+        )
+    generator = torch.Generator().manual_seed(seed)
+
+    def transform(images: torch.Tensor) -> torch.Tensor:
+        count, _, height, width = images.shape
+        low, high = scale
+        zoom = low + (high - low) * torch.rand(count, generator=generator)
+        angle = torch.deg2rad(degrees * (2 * torch.rand(count, generator=generator) - 1))
+        shift = torch.randint(-jitter, jitter + 1, (count, 2), generator=generator)
+        # affine_grid maps each output position to where it samples the input, in [-1, 1].
+        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+        offset = 2 * shift / torch.tensor([width, height])
+        theta = torch.stack(
+            [torch.stack([cos, -sin, offset[:, 0]], 1), torch.stack([sin, cos, offset[:, 1]], 1)],
+            1,
+        ).to(images)
+        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+        return F.grid_sample(images, grid, padding_mode="reflection", align_corners=False)
+
+    return transform
+
+
+def colour_correlation(photos: torch.Tensor) -> torch.Tensor:
+    """The square root of the colour covariance of ``photos`` (``[N, 3, H, W]``), a 3x3
+    matrix ``C`` with ``C C^T = Cov``: it turns three uncorrelated numbers into a colour with
+    the photos' correlations (Olah et al., 2017, "decorrelated space"), scaled so that its
+    largest column has norm one."""
+    pixels = photos.detach().float().permute(1, 0, 2, 3).reshape(3, -1)
+    eigenvalues, eigenvectors = torch.linalg.eigh(torch.cov(pixels))
+    root = eigenvectors @ torch.diag(eigenvalues.clamp(min=0).sqrt())
+    return root / root.norm(dim=0).max()
+
+
+class FourierImage:
+    """Images parameterised by their Fourier spectrum (Mordvintsev et al., 2018, section 2).
+
+    The ascent moves the spectrum ``z`` (real and imaginary parts), and the image is
+
+        x = sigmoid(C . irfft2(z / f^decay))
+
+    with ``f`` each coefficient's spatial frequency: a step of the same size changes low
+    frequencies as much as high ones, where in pixel space the gradient is dominated by high
+    frequencies. ``colour`` (a 3x3 matrix, :func:`colour_correlation`) mixes the channels as
+    the colours of photos correlate; ``None`` leaves them alone. The sigmoid keeps every pixel
+    in ``(0, 1)``. ``shape`` is one image's ``(C, H, W)``.
+    """
+
+    def __init__(
+        self, shape: Sequence[int], decay: float = 1.0, colour: torch.Tensor | None = None
+    ) -> None:
+        channels, height, width = shape
+        if colour is not None and tuple(colour.shape) != (channels, channels):
+            raise ValueError(f"colour has shape {tuple(colour.shape)}; give {channels}x{channels}.")
+        self.shape = (channels, height, width)
+        frequencies = torch.sqrt(
+            torch.fft.fftfreq(height)[:, None] ** 2 + torch.fft.rfftfreq(width)[None] ** 2
+        )
+        # The constant term gets the weight of the lowest frequency, not an infinite one.
+        self.scale = frequencies.clamp(min=1.0 / max(height, width)) ** -decay
+        self.colour = colour
+
+    def start(self, count: int, device: torch.device, seed: int = 0) -> torch.Tensor:
+        """``count`` small random spectra ``[count, C, H, W // 2 + 1, 2]``: grey images with
+        faint noise."""
+        size = (count, *self.shape[:2], self.shape[2] // 2 + 1, 2)
+        generator = torch.Generator().manual_seed(seed)
+        return (0.01 * torch.randn(size, generator=generator)).to(device)
+
+    def __call__(self, spectra: torch.Tensor) -> torch.Tensor:
+        scale = self.scale.to(spectra.device)
+        height, width = self.shape[1:]
+        images = torch.fft.irfft2(torch.view_as_complex(spectra) * scale, s=(height, width))
+        # irfft2 divides by H W; this brings a unit spectrum back to pixels of order one.
+        images = images * (height * width) ** 0.5 / 4
+        if self.colour is not None:
+            images = torch.einsum("ij,njhw->nihw", self.colour.to(images), images)
+        return torch.sigmoid(images)
+
+
+def adam_step(lr: float = 0.05) -> Update:
+    """An ascent step of Adam (torch's), for the spectra of :class:`FourierImage`, as Olah et
+    al. (2017) optimise theirs: each coefficient's step is scaled by its own gradient history.
+    Stateful: make one per ascent."""
+    if lr <= 0:
+        raise ValueError(f"lr={lr!r} must be positive.")
+    state: dict[str, object] = {}
+
+    def update(x: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+        if "x" not in state:
+            state["x"] = nn.Parameter(x.clone())
+            state["adam"] = torch.optim.Adam([state["x"]], lr=lr)
+        parameter = state["x"]
+        parameter.data.copy_(x)
+        parameter.grad = -gradient  # Adam descends; the ascent climbs
+        state["adam"].step()
+        return parameter.detach().clone()
+
+    return update
+
+
+def robustness(
+    model: nn.Module,
+    images: torch.Tensor,
+    targets: Sequence[int],
+    transforms: Transform,
+    count: int = 32,
+) -> torch.Tensor:
+    """The share of ``count`` transformed copies of each image that ``model`` classifies as
+    that image's target (``[N]``, on the CPU): how well a class model survives being cropped,
+    shifted and rescaled. A picture of a goose stays a goose; an adversarial pattern that
+    fools the network at one position and size does not (Olah et al., 2017)."""
+    targets = torch.as_tensor(list(targets), device=images.device)
+    hits = torch.zeros(len(images))
+    with torch.no_grad():
+        for _ in range(count):
+            hits += (model(transforms(images)).argmax(1) == targets).float().cpu()
+    return hits / count
