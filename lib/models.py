@@ -180,6 +180,18 @@ EMBEDDED_IMAGENET_WEIGHTS = _REPO / "weights" / "mobilenet_v2_imagenet.pt"
 _EMBEDDED_SHA256 = "34f243b186763b4b2e80727e30e308843ba03e5e648e36571706f5b673c302e3"
 
 
+class _Normalize(nn.Module):
+    """Pixels in ``[0, 1]`` minus a per-channel mean, over a per-channel std."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(-1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(-1, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return (images - self.mean.to(images.device)) / self.std.to(images.device)
+
+
 @dataclass(frozen=True)
 class ImageNetModel:
     """A pretrained ImageNet classifier with what it needs to be used.
@@ -198,9 +210,14 @@ class ImageNetModel:
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """Pixels in ``[0, 1]`` (``[N, 3, H, W]``) minus the ImageNet mean, over its std."""
-        mean = torch.tensor(self.preprocess.mean, device=images.device).view(-1, 1, 1)
-        std = torch.tensor(self.preprocess.std, device=images.device).view(-1, 1, 1)
-        return (images - mean) / std
+        return _Normalize(self.preprocess.mean, self.preprocess.std)(images)
+
+    def on_pixels(self) -> nn.Module:
+        """The network on pixels in ``[0, 1]`` (``[N, 3, H, W]``): :meth:`normalize`, then
+        :attr:`model`; for optimising an image in pixels (chapter 4's regularised class
+        models). Its second module is :attr:`model`, so its layers keep their names under
+        ``"1."``."""
+        return nn.Sequential(_Normalize(self.preprocess.mean, self.preprocess.std), self.model)
 
     @torch.no_grad()
     def classify(self, images: torch.Tensor, top: int = 3) -> list[list[tuple[str, float]]]:

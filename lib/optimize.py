@@ -15,12 +15,22 @@ penalty, ``S_c(x) - lambda ||x||^2``.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
+
+from lib import data, models, train
+from lib.device import get_device
+from lib.models import ImageNetModel
 
 #: What is maximised: a batch of inputs ``[N, ...]`` -> one value per input ``[N]``.
 Objective = Callable[[torch.Tensor], torch.Tensor]
@@ -63,19 +73,22 @@ def gradient_ascent(
     steps: int,
     update: Update,
     penalty: Objective | None = None,
+    progress: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Maximise ``objective(x) - penalty(x)`` over the inputs ``x``, from ``start``.
 
     Each input of the batch is optimised on its own (the objectives are summed only to get all
     their gradients in one backward pass). Returns the final inputs and the history of the
     objective, ``[steps + 1, N]`` on the CPU: row 0 is the start, row ``k`` after step ``k``.
-    The penalty shapes the ascent but is not part of the history.
+    The penalty shapes the ascent but is not part of the history. ``progress`` shows a
+    progress bar (for ascents of minutes; ``TQDM_DISABLE=1`` hides it).
     """
     if steps < 0:
         raise ValueError(f"steps={steps!r} must be at least 0.")
     x = start.detach().clone()
     history = []
-    for step in range(steps + 1):
+    quiet = not progress or os.environ.get("TQDM_DISABLE", "") not in ("", "0")
+    for step in tqdm(range(steps + 1), desc="ascent", leave=False, disable=quiet):
         x.requires_grad_(True)
         with torch.enable_grad():  # works inside a caller's torch.no_grad() too
             value = objective(x)
@@ -227,6 +240,8 @@ def class_model_visualization(
     transforms: Transform | None = None,
     parameterization: FourierImage | None = None,
     seed: int = 0,
+    layer: nn.Module | str | None = None,
+    progress: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Class models after Simonyan, Vedaldi and Zisserman (2013), section 2 (chapter 4, eq. 4):
 
@@ -248,12 +263,16 @@ def class_model_visualization(
       Fourier spectrum, from ``seed``'s faint noise, with Adam steps of size ``lr``
       (:func:`adam_step`); the penalty, if any, is on the image it gives.
 
+    With ``layer`` (a module or its name) the targets are channels of that layer, each
+    averaged over its positions, instead of classes: feature visualisation of hidden units.
+    ``progress`` shows a progress bar.
+
     Returns the images ``[N, *shape]`` on the model's device and the history of their class
     scores ``S_c`` ``[steps + 1, N]`` (row 0: the start; the penalty is not included).
     """
     device = next(model.parameters()).device
     targets = [targets] if isinstance(targets, int) else list(targets)
-    score = activation(model, targets)
+    score = activation(model, targets, layer)
     image = parameterization or (lambda x: x)
     if parameterization is None:
         start = torch.zeros(len(targets), *shape, device=device)
@@ -269,6 +288,7 @@ def class_model_visualization(
         steps,
         update,
         (lambda x: penalty(image(x))) if l2 else None,
+        progress,
     )
     return image(x).detach(), history
 
@@ -418,3 +438,163 @@ def robustness(
         for _ in range(count):
             hits += (model(transforms(images)).argmax(1) == targets).float().cpu()
     return hits / count
+
+
+# --- The ImageNet pictures of chapters 3 and 4, computed once ------------------------------
+# Hundreds of steps through an ImageNet network take minutes on a CPU: too long for a chapter.
+# Like a course model, each picture is computed once by `python -m lib course-models` and
+# kept in the course cache, under a key of everything that changes it.
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a regularised picture of an ImageNet network is optimised (Olah et al., 2017):
+    a decorrelated Fourier image of ``size`` pixels a side, ``steps`` Adam steps of ``lr``,
+    each on a copy moved by :func:`random_transforms` (``jitter``, ``scale``, ``degrees``)."""
+
+    size: int = 160
+    steps: int = 96
+    lr: float = 0.05
+    jitter: int = 10
+    scale: tuple[float, float] = (0.9, 1.1)
+    degrees: float = 10.0
+    decay: float = 1.0
+    seed: int = 0
+
+
+#: Chapter 4's plain eq. 4 on an ImageNet network: lambda, steps and step size, from the mean
+#: image in the network's normalised input.
+PLAIN_EQ4 = {"l2": 0.01, "steps": 14, "lr": 2.5}
+#: The ImageNet classes of chapter 4's class models: things a reader can name at a glance.
+CLASS_MODEL_CLASSES = ("goose", "flamingo", "goldfish", "strawberry")
+#: Their recipe: 96 steps on 160 pixels take minutes on two CPU cores, and suffice.
+CLASS_MODEL_RECIPE = Recipe()
+#: The middle layer of MobileNetV2 whose channels chapter 3 shows, which channels, and how.
+HIDDEN_LAYER, HIDDEN_CHANNELS = "features.9", (0, 1, 2, 3)
+HIDDEN_RECIPE = Recipe(size=128, jitter=8)
+
+
+def regularised_visualization(
+    net: ImageNetModel,
+    targets: Sequence[int],
+    recipe: Recipe = Recipe(),
+    layer: str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Regularised class models (or, with ``layer``, channel visualisations) of an ImageNet
+    network: :func:`class_model_visualization` in pixels with both regularisers of Olah et al.
+    (2017) and Mordvintsev et al. (2018), colours decorrelated as in the course's photos.
+    Returns images ``[N, 3, size, size]`` in ``[0, 1]`` and the score history."""
+    shape = (3, recipe.size, recipe.size)
+    colour = colour_correlation(data.photos())
+    model = net.on_pixels()
+    return class_model_visualization(
+        model,
+        targets,
+        shape,
+        l2=0.0,
+        steps=recipe.steps,
+        lr=recipe.lr,
+        transforms=random_transforms(recipe.jitter, recipe.scale, recipe.degrees, recipe.seed),
+        parameterization=FourierImage(shape, recipe.decay, colour),
+        seed=recipe.seed,
+        layer=None if layer is None else model[1].get_submodule(layer),
+        progress=True,
+    )
+
+
+def plain_class_models(net: ImageNetModel, targets: Sequence[int]) -> tuple[torch.Tensor, ...]:
+    """Eq. 4 alone on an ImageNet network (:data:`PLAIN_EQ4`), from the mean image: the
+    network's zero input. Returns the images in pixels, clipped to ``[0, 1]``, and the scores."""
+    images, scores = class_model_visualization(net.model, targets, (3, 224, 224), **PLAIN_EQ4)
+    mean = torch.tensor(net.preprocess.mean, device=images.device).view(3, 1, 1)
+    std = torch.tensor(net.preprocess.std, device=images.device).view(3, 1, 1)
+    return (images * std + mean).clamp(0, 1), scores
+
+
+#: The code whose change means a cached picture must be computed again.
+_PICTURE_CODE = (
+    gradient_ascent,
+    activation,
+    select,
+    ascent_step,
+    l2_penalty,
+    class_model_visualization,
+    random_transforms,
+    colour_correlation,
+    FourierImage,
+    adam_step,
+    regularised_visualization,
+    plain_class_models,
+)
+
+
+def _cached_pictures(
+    name: str, net: ImageNetModel, settings: dict, compute: Callable[[], dict]
+) -> dict[str, torch.Tensor]:
+    """``compute()``'s tensors, from the course cache when this network (its weights), these
+    ``settings`` and this code computed them before; else computed and kept there."""
+    parts = {
+        "network": net.name,
+        "weights": train.fingerprint(*net.model.state_dict().values()),
+        "settings": settings,
+        "code": [train._code_digest(f) for f in _PICTURE_CODE],
+    }
+    key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
+    path = train.course_cache_dir() / f"{name}-{net.name}-{key}.pt"
+    shown = os.path.relpath(path.parent)
+    if path.is_file():
+        print(f"{name}: loaded from {shown}")
+        return torch.load(path, map_location=get_device(), weights_only=True)
+    start = time.perf_counter()
+    pictures = {k: v.detach().cpu() for k, v in compute().items()}
+    seconds = time.perf_counter() - start
+    kept = train._save(pictures, path)
+    where = f"kept in {shown}" if kept else f"not kept, {shown} is read-only"
+    print(f"{name}: computed in {seconds:.0f} s, {where}")
+    return {k: v.to(get_device()) for k, v in pictures.items()}
+
+
+@train.course_model
+def imagenet_class_models(net: ImageNetModel | None = None) -> dict[str, torch.Tensor] | None:
+    """Chapter 4's ImageNet class models of :data:`CLASS_MODEL_CLASSES`: eq. 4 alone
+    (``"plain"``, ``"plain_scores"``) and regularised (``"regularised"``, ``"scores"``), with
+    the class indices (``"classes"``). Computed once per network and kept in the course
+    cache (``python -m lib course-models`` does it ahead of the book); ``None`` without an
+    ImageNet network."""
+    net = net or models.load_imagenet_model()
+    if net is None:
+        return None
+    classes = [net.categories.index(name) for name in CLASS_MODEL_CLASSES]
+    recipe = CLASS_MODEL_RECIPE
+
+    def compute() -> dict[str, torch.Tensor]:
+        plain, plain_scores = plain_class_models(net, classes)
+        regularised, scores = regularised_visualization(net, classes, recipe)
+        return {
+            "classes": torch.tensor(classes),
+            "plain": plain,
+            "plain_scores": plain_scores,
+            "regularised": regularised,
+            "scores": scores,
+        }
+
+    settings = {"classes": classes, "plain": PLAIN_EQ4, "recipe": asdict(recipe)}
+    return _cached_pictures("imagenet_class_models", net, settings, compute)
+
+
+@train.course_model
+def imagenet_channels(net: ImageNetModel | None = None) -> dict[str, torch.Tensor] | None:
+    """Chapter 3's favourite inputs of :data:`HIDDEN_CHANNELS` of the middle layer
+    :data:`HIDDEN_LAYER` of MobileNetV2, regularised (``"images"``, ``"scores"``). Computed once
+    and kept in the course cache; ``None`` without the network or for another one."""
+    net = net or models.load_imagenet_model()
+    if net is None or net.name != models.LOCAL_IMAGENET_MODEL:
+        return None
+    recipe = HIDDEN_RECIPE
+
+    def compute() -> dict[str, torch.Tensor]:
+        images, scores = regularised_visualization(net, HIDDEN_CHANNELS, recipe, HIDDEN_LAYER)
+        return {"images": images, "scores": scores}
+
+    settings = {"layer": HIDDEN_LAYER, "channels": HIDDEN_CHANNELS, "recipe": asdict(recipe)}
+    return _cached_pictures("imagenet_channels", net, settings, compute)
