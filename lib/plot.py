@@ -16,9 +16,10 @@ DIVERGING = "RdBu_r"
 #: Sequential colormap for magnitudes (spectra, a saliency map's ``|dS/dI|``): dark is small,
 #: bright is large; perceptually uniform and readable with colour-blindness.
 SEQUENTIAL = "viridis"
-#: Width of a figure that fills the book's content column, in inches (at matplotlib's 100 dpi,
-#: one inch is 100 pixels of the PNG the book shows).
-FIGURE_WIDTH = 7.2
+#: Width of a figure that fills the book's content column, in inches: at matplotlib's 100 dpi,
+#: one inch is 100 pixels of the PNG the book shows, and the column is 960 pixels wide at a
+#: 1280-pixel window (_config.yml, _static/book.css).
+FIGURE_WIDTH = 9.6
 
 
 def _grid(
@@ -102,7 +103,7 @@ def plot_curves(
 ) -> Axes:
     """Named curves over a shared x axis, e.g. the two cases of eq. 2 or a loss history."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(FIGURE_WIDTH, FIGURE_WIDTH * 0.45), layout="constrained")
+        _, ax = plt.subplots(figsize=(FIGURE_WIDTH, FIGURE_WIDTH * 0.38), layout="constrained")
     for label, y in curves.items():
         ax.plot(np.asarray(x), np.asarray(y), label=label)
     if np.issubdtype(np.asarray(x).dtype, np.integer):
