@@ -170,6 +170,24 @@ def first_conv(model: nn.Module) -> nn.Conv2d:
     raise ValueError(f"{type(model).__name__} has no nn.Conv2d layer.")
 
 
+def first_layer_facts(net: ImageNetModel | None) -> dict[str, str | int]:
+    """What chapter 3 says of the first layer of ``net``: the network's ``name``, the
+    ``count``, ``shape`` (width x height x colour channels) and ``stride`` of its kernels, and
+    how many are ``zero`` (every weight exactly 0: pruned, the channel passes on a constant).
+    Without a network, each says so."""
+    if net is None:
+        return dict.fromkeys(("name", "count", "shape", "stride", "zero"), "(no network loaded)")
+    conv = first_conv(net.model)
+    kernels = conv.weight.detach()
+    return {
+        "name": net.name,
+        "count": len(kernels),
+        "shape": "×".join(str(n) for n in kernels.shape[1:][::-1]),
+        "stride": conv.stride[0],
+        "zero": int((kernels.flatten(1).abs().amax(1) == 0).sum()),
+    }
+
+
 #: A state-dict file of torchvision's ``mobilenet_v2`` ImageNet weights, used when set.
 IMAGENET_WEIGHTS_ENV = "XNN_IMAGENET_WEIGHTS"
 #: The network the local tiers hold (the file named by the variable, the embedded default).

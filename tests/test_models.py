@@ -214,3 +214,13 @@ def test_the_network_on_pixels_normalises_first(no_imagenet, monkeypatch) -> Non
         assert torch.allclose(on_pixels(pixels), net.model(net.normalize(pixels)))
     mean = torch.tensor(net.preprocess.mean).view(1, 3, 1, 1).expand(1, 3, 4, 4)
     assert torch.allclose(net.normalize(mean), torch.zeros(1, 3, 4, 4), atol=1e-6)
+
+
+def test_first_layer_facts_count_the_pruned_kernels(no_imagenet) -> None:
+    net = models.load_imagenet_model()  # the embedded MobileNetV2
+    facts = models.first_layer_facts(net)
+    assert facts == {"name": "mobilenet_v2", "count": 32, "shape": "3×3×3", "stride": 2, "zero": 8}
+    with torch.no_grad():
+        models.first_conv(net.model).weight[:3] = 0.0
+    assert models.first_layer_facts(net)["zero"] == 11
+    assert set(models.first_layer_facts(None).values()) == {"(no network loaded)"}
