@@ -232,9 +232,8 @@ class ImageNetModel:
 
     def on_pixels(self) -> nn.Module:
         """The network on pixels in ``[0, 1]`` (``[N, 3, H, W]``): :meth:`normalize`, then
-        :attr:`model`; for optimising an image in pixels (chapter 4's regularised class
-        models). Its second module is :attr:`model`, so its layers keep their names under
-        ``"1."``."""
+        ``model``; for optimising an image in pixels (chapter 4's regularised class models).
+        Its second module is ``model``, so its layers keep their names under ``"1."``."""
         return nn.Sequential(_Normalize(self.preprocess.mean, self.preprocess.std), self.model)
 
     @torch.no_grad()
