@@ -16,11 +16,26 @@ DIVERGING = "RdBu_r"
 #: Sequential colormap for magnitudes (spectra, a saliency map's ``|dS/dI|``): dark is small,
 #: bright is large; perceptually uniform and readable with colour-blindness.
 SEQUENTIAL = "viridis"
+#: Width of a figure that fills the book's content column, in inches: at matplotlib's 100 dpi,
+#: one inch is 100 pixels of the PNG the book shows, and the column is 960 pixels wide at a
+#: 1280-pixel window (_config.yml, _static/book.css).
+FIGURE_WIDTH = 9.6
 
 
-def _grid(count: int, columns: int, size: float) -> tuple[Figure, np.ndarray]:
+def _grid(
+    count: int, columns: int, size: float, titles: bool = False, colorbars: bool = False
+) -> tuple[Figure, np.ndarray]:
+    """A grid of ``count`` panels, ``columns`` a row, that fills the content column: each
+    panel ``width / columns`` wide, at most ``size`` inches; titles and colour bars get room
+    of their own (constrained layout), so that no tick label is cut off."""
+    columns = max(1, min(columns, count))
     rows = -(-count // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(size * columns, size * rows), squeeze=False)
+    side = min(size, FIGURE_WIDTH / columns)
+    # A colour bar takes about a fifth of its panel's width, and the image shrinks with it.
+    height = rows * side * (0.8 if colorbars else 1.0) + rows * 0.25 * titles
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(side * columns, height), squeeze=False, layout="constrained"
+    )
     for ax in axes.flat:
         ax.set_axis_off()
     return fig, axes.flat[:count]
@@ -32,10 +47,16 @@ def _as_image(tensor: torch.Tensor) -> np.ndarray:
 
 
 def show_images(
-    images: torch.Tensor, titles: Sequence[str] | None = None, columns: int = 8, size: float = 1.4
+    images: torch.Tensor,
+    titles: Sequence[str] | None = None,
+    columns: int = 8,
+    size: float = FIGURE_WIDTH / 2,
 ) -> Figure:
-    """Input images (``[N, C, H, W]`` in ``[0, 1]``) in a grid, e.g. MNIST samples."""
-    fig, axes = _grid(len(images), columns, size)
+    """Input images (``[N, C, H, W]`` in ``[0, 1]``) in a grid, e.g. MNIST samples.
+
+    ``columns`` images a row fill the content column; no image is wider than ``size`` inches
+    (by default half the column, so that one or two images are not blown up)."""
+    fig, axes = _grid(len(images), columns, size, titles=titles is not None)
     for i, (ax, image) in enumerate(zip(axes, images, strict=True)):
         ax.imshow(_as_image(image), cmap="gray", vmin=0, vmax=1)
         if titles is not None:
@@ -43,20 +64,31 @@ def show_images(
     return fig
 
 
+def _colorbar(fig: Figure, shown: object, ax: Axes | list[Axes]) -> None:
+    """A colour bar beside ``ax`` whose tick labels are short (``%.2g``) and small enough for
+    a panel of a grid."""
+    bar = fig.colorbar(shown, ax=ax, shrink=0.9, format="%.2g")
+    bar.ax.tick_params(labelsize=8)
+
+
 def show_weights(
-    weights: torch.Tensor, titles: Sequence[str] | None = None, columns: int = 4, size: float = 2.6
+    weights: torch.Tensor,
+    titles: Sequence[str] | None = None,
+    columns: int = 4,
+    size: float = FIGURE_WIDTH / 2,
 ) -> Figure:
     """Signed maps (``[N, 1, H, W]`` or ``[N, H, W]``), e.g. the rows of ``A`` in eq. 1.
 
     Each map gets a diverging colormap centred at zero with symmetric limits, so white is
     exactly zero and the colour scale says which pixels push the output up or down.
+    ``columns`` maps a row fill the content column, none wider than ``size`` inches.
     """
     maps = weights.detach().cpu().float().reshape(len(weights), *weights.shape[-2:])
-    fig, axes = _grid(len(maps), min(columns, len(maps)), size)
+    fig, axes = _grid(len(maps), columns, size, titles=titles is not None, colorbars=True)
     for i, (ax, image) in enumerate(zip(axes, maps, strict=True)):
         limit = float(image.abs().max()) or 1.0
         shown = ax.imshow(image.numpy(), cmap=DIVERGING, vmin=-limit, vmax=limit)
-        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+        _colorbar(fig, shown, ax)
         if titles is not None:
             ax.set_title(titles[i], fontsize=10)
     return fig
@@ -71,7 +103,7 @@ def plot_curves(
 ) -> Axes:
     """Named curves over a shared x axis, e.g. the two cases of eq. 2 or a loss history."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.2))
+        _, ax = plt.subplots(figsize=(FIGURE_WIDTH, FIGURE_WIDTH * 0.38), layout="constrained")
     for label, y in curves.items():
         ax.plot(np.asarray(x), np.asarray(y), label=label)
     if np.issubdtype(np.asarray(x).dtype, np.integer):
@@ -84,31 +116,36 @@ def plot_curves(
 
 
 def show_magnitudes(
-    maps: torch.Tensor, titles: Sequence[str] | None = None, columns: int = 4, size: float = 2.6
+    maps: torch.Tensor,
+    titles: Sequence[str] | None = None,
+    columns: int = 4,
+    size: float = FIGURE_WIDTH / 2,
 ) -> Figure:
     """Unsigned maps (``[N, 1, H, W]`` or ``[N, H, W]``) on a sequential colormap, e.g. the mean
-    log-spectra of chapter 2: brighter is larger, and each map has its own colour bar."""
+    log-spectra of chapter 2: brighter is larger, and each map has its own colour bar.
+    ``columns`` maps a row fill the content column, none wider than ``size`` inches."""
     maps = maps.detach().cpu().float().reshape(len(maps), *maps.shape[-2:])
-    fig, axes = _grid(len(maps), min(columns, len(maps)), size)
+    fig, axes = _grid(len(maps), columns, size, titles=titles is not None, colorbars=True)
     for i, (ax, image) in enumerate(zip(axes, maps, strict=True)):
         shown = ax.imshow(image.numpy(), cmap=SEQUENTIAL)
-        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+        _colorbar(fig, shown, ax)
         if titles is not None:
             ax.set_title(titles[i], fontsize=10)
     return fig
 
 
-def show_kernels(kernels: torch.Tensor, columns: int = 8, size: float = 0.9) -> Figure:
+def show_kernels(kernels: torch.Tensor, columns: int = 8, size: float = FIGURE_WIDTH / 8) -> Figure:
     """Convolution kernels ``[N, C, h, w]`` as small images, e.g. a network's first layer.
 
     One channel: a diverging colormap shared by all kernels (one colour bar), white at zero.
     Three channels (RGB kernels of an ImageNet network): each kernel shown as colour, scaled
     by its own largest magnitude so that grey is zero, as Krizhevsky et al. show theirs.
+    ``columns`` kernels a row fill the content column, none wider than ``size`` inches.
     """
     maps = kernels.detach().cpu().float()
     if maps.shape[1] not in (1, 3):
         raise ValueError(f"kernels of shape {tuple(maps.shape)}: expected 1 or 3 channels.")
-    fig, axes = _grid(len(maps), min(columns, len(maps)), size)
+    fig, axes = _grid(len(maps), columns, size)
     limit = float(maps.abs().max()) or 1.0
     for ax, kernel in zip(axes, maps, strict=True):
         if kernel.shape[0] == 1:
@@ -117,7 +154,7 @@ def show_kernels(kernels: torch.Tensor, columns: int = 8, size: float = 0.9) -> 
             scale = float(kernel.abs().max()) or 1.0
             ax.imshow((0.5 + 0.5 * kernel / scale).permute(1, 2, 0).numpy())
     if maps.shape[1] == 1:
-        fig.colorbar(shown, ax=list(axes), fraction=0.03, pad=0.02)
+        _colorbar(fig, shown, list(axes))
     return fig
 
 
@@ -150,9 +187,6 @@ def _pictures(pictures: Picture | Sequence[Picture], name: str) -> list[np.ndarr
     return [_channels_last(p, f"{name}[{i}]") for i, p in enumerate(pictures)]
 
 
-#: Width of a figure that fills the book's content column, in inches (at matplotlib's 100 dpi,
-#: one inch is 100 pixels of the PNG the book shows).
-FIGURE_WIDTH = 7.2
 #: The panels of an attribution picture, in order: the image itself, the map as a heat map
 #: with its colour bar, and the map blended over the image.
 PANELS = ("image", "map", "overlay")

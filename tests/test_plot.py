@@ -143,3 +143,41 @@ def test_attribution_figures_fill_the_given_width() -> None:
 def test_attributions_name_bad_arguments(kwargs: dict, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         plot.show_attributions(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda: plot.show_images(torch.rand(16, 1, 28, 28), titles=list("abcdefghijklmnop")),
+        lambda: plot.show_weights(torch.randn(10, 28, 28), titles=list("abcdefghij"), columns=5),
+        lambda: plot.show_weights(torch.randn(2, 28, 28)),
+        lambda: plot.show_magnitudes(torch.rand(3, 16, 16)),
+        lambda: plot.show_kernels(torch.randn(96, 3, 11, 11), columns=16),
+        lambda: plot.plot_curves(range(5), {"a": range(5)}, "step", "loss").figure,
+    ],
+)
+def test_grids_fill_the_content_column(draw) -> None:
+    fig = draw()
+    assert fig.get_figwidth() == pytest.approx(plot.FIGURE_WIDTH)
+    assert fig.get_layout_engine() is not None  # room for titles and colour bars
+
+
+def test_a_lone_picture_is_not_blown_up_to_the_column() -> None:
+    fig = plot.show_weights(torch.randn(1, 28, 28), size=2.0)
+    assert fig.get_figwidth() == pytest.approx(2.0)
+
+
+def test_colour_bar_labels_stay_inside_the_figure() -> None:
+    fig = plot.show_weights(-1e-3 * torch.rand(4, 28, 28), titles=list("abcd"))
+    fig.canvas.draw()
+    renderer, box = fig.canvas.get_renderer(), fig.bbox
+    labels = [
+        label
+        for ax in fig.axes[4:]
+        for label in ax.get_yticklabels()
+        if label.get_visible() and label.get_text()
+    ]
+    assert any(label.get_text().startswith("-0.00") for label in labels), labels
+    for label in labels:  # no "−0." cut off at the figure's right edge
+        extent = label.get_window_extent(renderer)
+        assert box.x0 <= extent.x0 and extent.x1 <= box.x1, label.get_text()
