@@ -22,8 +22,8 @@ the points per pass:
 On the CPU the size of the passes decided: 64 points kept the activations in the processor's
 caches, all 5,000 at once did not. On a 2-core machine shared with other jobs (load average
 about 6; 2026-12-01, float64 sums), lib / Captum was 0.37 with ``--threads 1`` but 2.27 with 2
-threads, likely because each of the many small passes waits for both threads and a busy
-them waiting. Chapter 5 points here for the times; it shows only the
+threads, likely because each of the many small passes waits for both threads, and a busy
+machine keeps one of them waiting. Chapter 5 points here for the times; it shows only the
 agreement, which does not depend on how busy the machine is.
 
 Usage: ``.venv/bin/python benchmarks/ig_vs_captum.py [--device cpu|cuda] [--repeats 5]``
