@@ -32,7 +32,6 @@ import copy
 import csv
 import hashlib
 import html
-import importlib.util
 import json
 import os
 import re
@@ -1205,17 +1204,14 @@ def test_course_models_are_prepared_only_where_used(course: Course):
     assert prepare_course_models(course, course.source_notebooks(unused[0])) is None
 
 
-def test_book_cell_limit_is_the_courses():
-    """The book runs its cells with nbgrader_config.py's Execute.timeout, set nowhere else."""
-    spec = importlib.util.spec_from_file_location(
-        "course_limits", REPO / "_ext" / "course_limits.py"
-    )
-    extension = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(extension)
-    assert extension.cell_timeout(str(REPO)) == Course(REPO).config().Execute.timeout
+def test_book_cell_limit_is_the_courses(tmp_path: Path, book_app):
+    """The book runs its cells with nbgrader_config.py's Execute.timeout, set nowhere else:
+    MyST-NB's limit once the book's extensions have run (no page is read)."""
     book = yaml.safe_load((REPO / "_config.yml").read_text(encoding="utf-8"))
     assert "timeout" not in book["execute"]
-    assert "course_limits" in book["sphinx"]["local_extensions"]
+    with book_app(REPO, REPO / "_config.yml", tmp_path) as (app, log):
+        timeout = Course(REPO).config().Execute.timeout
+        assert app.config.nb_execution_timeout == timeout, log.getvalue()[-4000:]
 
 
 def test_grade_help_shows_the_limits_of_the_course(capsys: pytest.CaptureFixture):
