@@ -13,9 +13,10 @@ nbconvert use it, arranges the cells into slides:
 On its slide a cell shows its headings, display equations, lists, tables and figures, never
 its code. Its paragraphs, the book's narrative, and its code's text output go into the
 speaker notes (press S while presenting). A heading of level 1 or 2 after something shown
-starts a new slide, even within a cell; a slide without a title of its own shows the title of
-the slide it continues. A last slide lists the works the deck cites, as the book's
-bibliography gives them.
+starts a new slide, even within a cell; a list after a list shown goes on a slide below, so
+that a slide shows one list. A slide without a title of its own shows the title of the slide
+it continues. A last slide lists the works the deck cites, as the book's bibliography gives
+them.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ SLIDE_TYPES = ("slide", "subslide", "fragment", "-", "notes", "skip")
 CELL = re.compile(r"^nb-cell-(\d+)$")
 #: A slide's own title: its first element, a heading of level 1 or 2.
 HEADING = re.compile(r"^<(h[12])\b[^>]*>(.*?)</\1>", re.S)
+#: Lists: a slide shows one.
+LISTS = ("ul", "ol")
 #: A code cell's figures go side by side, unless one is wider than WIDE times its height.
 WIDE = 2
 #: The slide of the works cited; citations link to it.
@@ -82,15 +85,24 @@ def split(block: Tag) -> tuple[list[Tag], list[Tag]]:
     return [block], []
 
 
-def by_heading(blocks: list[Tag]) -> list[list[Tag]]:
-    """A cell's blocks, in parts that each start a slide: a heading of level 1 or 2 after
-    something shown starts a new part."""
-    parts: list[list[Tag]] = [[]]
+def parts(kind: str, blocks: list[Tag]) -> list[tuple[str, list[Tag]]]:
+    """A cell of slide type ``kind`` in parts that each start a slide, with their slide types:
+    a heading of level 1 or 2 after something shown starts a new slide; a list after a list
+    shown starts a slide below, with all that follows the shown list (the words that introduce
+    the second list go into its notes)."""
+    if kind in ("notes", "skip"):
+        return [(kind, blocks)]
+    cut: list[tuple[str, list[Tag]]] = [(kind, [])]
     for block in blocks:
-        if block.name in ("h1", "h2") and any(split(before)[0] for before in parts[-1]):
-            parts.append([])
-        parts[-1].append(block)
-    return parts
+        part = cut[-1][1]
+        shown = [i for i, before in enumerate(part) if split(before)[0]]
+        if block.name in ("h1", "h2") and shown:
+            cut.append(("slide", []))
+        elif block.name in LISTS and any(part[i].name in LISTS for i in shown):
+            cut.append(("subslide", part[shown[-1] + 1 :]))
+            del part[shown[-1] + 1 :]
+        cut[-1][1].append(block)
+    return cut
 
 
 def arrange(cells: Iterable[tuple[str, list[str], list[str]]]) -> list[list[Slide]]:
@@ -254,10 +266,8 @@ def deck(
     arranged = []
     for index, blocks in cells.items():
         kind = slide_type(notebook.cells[index], f"{docname}.ipynb, cell {index + 1}")
-        parts = [blocks] if kind in ("notes", "skip") else by_heading(blocks)
-        for number, part in enumerate(parts):
+        for part_kind, part in parts(kind, blocks):
             shown, notes = zip(*(split(block) for block in part), strict=True)
-            part_kind = kind if number == 0 else "slide"
             arranged.append((part_kind, page.html(sum(shown, [])), page.html(sum(notes, []))))
     slides = render(arrange(arranged))
     if page.cited:

@@ -165,6 +165,29 @@ def test_links_images_and_citations_point_into_the_decks_folder(
         assert (out / script["src"]).is_file(), script["src"]
 
 
+def test_a_list_after_a_list_goes_on_a_slide_below() -> None:
+    page = BeautifulSoup(
+        "<h1>T</h1><p>Why:</p><ul><li>a</li></ul><p>How:</p><ol><li>b</li></ol><p>c</p>"
+        "<h2>S</h2><ul><li>d</li></ul><p>More:</p><ul><li>e</li></ul>",
+        "html.parser",
+    )
+    cut = decks.parts("slide", page.find_all(recursive=False))
+    assert [(kind, [block.name for block in part]) for kind, part in cut] == [
+        ("slide", ["h1", "p", "ul"]),
+        ("subslide", ["p", "ol", "p"]),
+        ("slide", ["h2", "ul"]),
+        ("subslide", ["p", "ul"]),
+    ]
+    shown = [(kind, [str(b) for b in part if decks.split(b)[0]], []) for kind, part in cut]
+    stacks = decks.arrange(shown)
+    titles = [[slide.shown[0] for slide in stack] for stack in stacks]
+    assert titles == [
+        ["<h1>T</h1>", '<h2 class="continued">T</h2>'],
+        ["<h2>S</h2>", '<h2 class="continued">S</h2>'],
+    ]
+    assert decks.parts("notes", page.find_all(recursive=False))[0][0] == "notes"
+
+
 def test_arrange_stacks_subslides_and_starts_a_slide_if_needed() -> None:
     stacks = decks.arrange(
         [
