@@ -22,7 +22,7 @@ from . import slurm
 from .autograde import autograde
 from .course import LOG, Course, GradingError, Limits
 from .feedback import hand_back
-from .release import release, slowest_cell, stale_releases, time_solution
+from .release import release, release_all, slowest_cell, stale_releases, time_solution
 from .report import collect_grades, format_table, write_csv
 
 #: The repository root, the default course root.
@@ -92,13 +92,9 @@ def _parser(course: Course) -> argparse.ArgumentParser:
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is at the time (pytest swaps it per test)."""
 
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value) -> None:
-        pass
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def quiet_nbgrader(verbose: bool = False) -> None:
@@ -118,16 +114,13 @@ def quiet_nbgrader(verbose: bool = False) -> None:
 
 
 def _release(course: Course, assignments: list[str]) -> None:
-    for name in assignments or course.source_assignments():
-        for path in release(course, name):
-            print(f"wrote {path.relative_to(course.root)}")
+    written = {a: release(course, a) for a in assignments} if assignments else release_all(course)
+    for name, paths in written.items():
+        print("".join(f"wrote {path.relative_to(course.root)}\n" for path in paths), end="")
         if slowest_cell(course, name) is None:
             print(f"timing the solution of {name} (its source changed)...", flush=True)
             path = time_solution(course, name).relative_to(course.root)
             print(f"wrote {path}: slowest cell {slowest_cell(course, name):g} s")
-    if not course.source_assignments():
-        raise GradingError(f"no assignments found in {course.source_dir}: expected "
-                           f"{course.source_dir}/<assignment>/<notebook>.ipynb.")  # fmt: skip
     for stale in stale_releases(course):
         print(f"warning: {stale} has no source in {course.source_dir}; remove it?")
 

@@ -76,6 +76,12 @@ class Outcome:
     notes: dict[str, str] = field(default_factory=dict)
     failure: str | None = None
 
+    @classmethod
+    def zero(cls, submission: Submission, reason: str = "", failure: str | None = None) -> Outcome:
+        """Nothing executed: every notebook that would have run scores 0 for ``reason``."""
+        notes = {path.name: reason for path in submission.runnable if reason}
+        return cls(submission, notes={**submission.notes, **notes}, failure=failure)
+
 
 @dataclass
 class Plan:
@@ -307,7 +313,7 @@ def grade_submission(
     from the gradebook copy ``gradebook``; the course's gradebook is not touched.
     ``threads``: the kernel's OpenMP threads (:func:`threads_per_handin`)."""
     if not submission.runnable:
-        return Outcome(submission, notes=dict(submission.notes))
+        return Outcome.zero(submission)
     limits = submission.limits
     workspace = Path(tempfile.mkdtemp(prefix="handin-", dir=base))
     os.chmod(workspace, 0o711)  # the kernel's user reaches ws/kernel/, nothing else
@@ -337,12 +343,9 @@ def grade_submission(
                     process.communicate(timeout=limits.margin)
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
-                reason = (
-                    f"the notebook time limit ({limits.notebook_timeout:g} s) was reached; "
-                    "the grader stopped the hand-in"
-                )
-                notes = {path.name: reason for path in submission.runnable}
-                return Outcome(submission, notes={**submission.notes, **notes})
+                return Outcome.zero(submission, f"the notebook time limit "
+                                    f"({limits.notebook_timeout:g} s) was reached; the grader "
+                                    "stopped the hand-in")  # fmt: skip
             finally:
                 if process.poll() is None:  # the grader itself is stopped: so is the worker
                     process.terminate()
@@ -359,13 +362,11 @@ def grade_submission(
 def failed(submission: Submission, status: str, err: str) -> Outcome:
     """The outcome of a hand-in whose worker failed: 0 for every notebook, and a failure."""
     tail = err.strip().splitlines()[-1] if err.strip() else status
-    notes = {path.name: f"the grader could not run this notebook: {tail}" for path in
-             submission.runnable}  # fmt: skip
     failure = (
         f"grading {submission.folder} failed ({status}); it was scored 0. "
         f"The grader's error output:\n{err.strip()[-3000:]}"
     )
-    return Outcome(submission, notes={**submission.notes, **notes}, failure=failure)
+    return Outcome.zero(submission, f"the grader could not run this notebook: {tail}", failure)
 
 
 def threads_per_handin(jobs: int) -> int:

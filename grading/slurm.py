@@ -324,8 +324,7 @@ def _missing(run: SlurmRun, index: int, states: dict[int, tuple[str, str]]) -> O
     why = STATE_REASONS.get(state, f"the Slurm task ended {state or 'without a result'}")
     why = why.format(time=run.time, mem=run.mem)
     reason = f"{why} ({run.array_id}_{task}, {details}); see logs/task-{run.array_id}_{task}.out"
-    notes = {**submission.notes, **{path.name: reason for path in submission.runnable}}
-    return Outcome(submission, notes=notes)
+    return Outcome.zero(submission, reason)
 
 
 def collect(course: Course, folder: Path) -> AutogradeResult:
@@ -340,7 +339,7 @@ def collect(course: Course, folder: Path) -> AutogradeResult:
 
             def outcome(index: int, submission: Submission) -> Outcome:
                 if not submission.runnable:
-                    return Outcome(submission, notes=dict(submission.notes))
+                    return Outcome.zero(submission)
                 if run.result_file(index).is_file():
                     return read_json(run.result_file(index), Outcome)
                 return _missing(run, index, states)

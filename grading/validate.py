@@ -40,13 +40,10 @@ from .course import Course, GradingError, grade_id
 
 #: The repository root: its ``nbgrader_config.py`` configures the run (e.g. the cell timeout).
 REPO = Path(__file__).resolve().parent.parent
-
 #: The kernel every exercise names and the grader runs hand-ins in.
 KERNEL = "python3"
-
 #: Printed lines are wrapped to fit a terminal.
 WIDTH = 96
-
 #: How an exercise is named on the command line.
 USAGE = "make validate NB=exercises/<assignment>/<notebook>.ipynb"
 
@@ -61,13 +58,11 @@ class Problem:
     reason: str
 
     def describe(self) -> str:
-        if self.kind == "kernel":
-            return f"the kernel stopped while running the notebook: {self.reason}"
-        if self.kind == "answer":
-            return f"{self.task}: answer `{self.cell}` is not given yet ({self.reason})"
-        if self.kind == "locked":
-            return f"{self.task}: {self.reason} in the read-only cell `{self.cell}`"
-        return f"{self.task}: test `{self.cell}` fails: {self.reason}"
+        return {
+            "kernel": f"the kernel stopped while running the notebook: {self.reason}",
+            "answer": f"{self.task}: answer `{self.cell}` is not given yet ({self.reason})",
+            "locked": f"{self.task}: {self.reason} in the read-only cell `{self.cell}`",
+        }.get(self.kind, f"{self.task}: test `{self.cell}` fails: {self.reason}")
 
 
 @dataclass
@@ -97,9 +92,8 @@ def course_kernel() -> Iterator[None]:
     try:
         yield
     finally:
-        os.environ.pop("JUPYTER_PATH") if previous is None else os.environ.update(
-            JUPYTER_PATH=previous
-        )
+        os.environ.pop("JUPYTER_PATH")
+        os.environ.update({"JUPYTER_PATH": previous} if previous is not None else {})
 
 
 def _exercises() -> str:
@@ -132,8 +126,7 @@ def read_exercise(path: Path) -> NotebookNode:
 
 def _tasks(nb: NotebookNode) -> list[str]:
     """Each cell's task: the heading of the nearest markdown heading cell above it."""
-    tasks = []
-    heading = "before the first task"
+    tasks, heading = [], "before the first task"
     for cell in nb.cells:
         first = cell.source.lstrip().split("\n", 1)[0]
         if cell.cell_type == "markdown" and first.startswith("#"):
@@ -262,8 +255,7 @@ def report(result: Validation) -> str:
             "test(s) pass and every answer is given.",
             "The grader also runs hidden tests, and a person reads the written answers.",
         ]
-        return "\n".join(_wrap(line) for line in lines)
-    if any(problem.kind == "locked" for problem in result.problems):
+    elif any(problem.kind == "locked" for problem in result.problems):
         lines.append(
             f"NOT READY: {result.notebook} has changes in read-only cells. The grader puts "
             "the original cells back, so these changes will not count; undo them (copy the "
@@ -272,7 +264,7 @@ def report(result: Validation) -> str:
     else:
         lines.append(f"NOT READY: {result.notebook} still fails {len(result.problems)} check(s):")
     lines += [f"  - {problem.describe()}" for problem in result.problems]
-    if result.first_error:
+    if result.first_error and not result.ok:
         lines.append(
             "Tests also fail when a cell above them fails; the run's first error is in "
             f"{result.first_error}"
@@ -301,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(report(result))
-    return 0 if result.ok else 1
+    return int(not result.ok)
 
 
 if __name__ == "__main__":
