@@ -273,10 +273,8 @@ def plan_class(course: Course, limits: Limits) -> Plan:
     assignment_limits = {name: cell_limits(course, limits, name) for name in registered}
     for submission in (s for s in submissions if s.assignment in registered):
         check_submission(course, submission, cells)
-        submission.limits, submission.course_models = (
-            assignment_limits[submission.assignment],
-            models,
-        )
+        submission.limits = assignment_limits[submission.assignment]
+        submission.course_models = models
         plan.submissions.append(submission)
     return plan
 

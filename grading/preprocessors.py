@@ -94,12 +94,8 @@ class LimitedExecute(Execute):
     notebook_timeout = Float(float("inf"), help="Seconds the notebook may run.").tag(config=True)
     memory_mb = Integer(0, help="The kernel's memory limit, for messages.").tag(config=True)
     cpu_seconds = Integer(0, help="The kernel's CPU-time limit, for messages.").tag(config=True)
-    status_file = Unicode("", help="Where the launcher writes how the kernel ended.").tag(
-        config=True
-    )
-    report_dir = Unicode("", help="Folder for why each notebook stopped, if it did.").tag(
-        config=True
-    )
+    status_file = Unicode("", help="The launcher's file of how the kernel ended.").tag(config=True)
+    report_dir = Unicode("", help="Folder of why each notebook stopped.").tag(config=True)
 
     def _get_timeout(self, cell: NotebookNode | None) -> int | None:
         left = self._deadline - time.monotonic()

@@ -36,8 +36,6 @@ USER_PREFIX = "xnn-grade"
 
 _PR_SET_PDEATHSIG, _PR_SET_CHILD_SUBREAPER = 1, 36
 _LIBC = ctypes.CDLL(None, use_errno=True)
-
-
 #: Root-only folder of the locks that give a grading job a sandbox user of its own.
 LOCK_DIR = Path("/run/xnn-grading")
 
@@ -63,15 +61,13 @@ def sandbox_user() -> Iterator[str | None]:
         yield None
         return
     LOCK_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
-    number = 0
-    while True:
+    for number in itertools.count():
         handle = open(LOCK_DIR / f"{USER_PREFIX}{number}.lock", "w")  # noqa: SIM115
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             break
         except BlockingIOError:
             handle.close()
-            number += 1
     with handle:
         _create_user(f"{USER_PREFIX}{number}")
         yield f"{USER_PREFIX}{number}"
