@@ -66,13 +66,9 @@ def _parser(course: Course) -> argparse.ArgumentParser:
     report = steps.add_parser("report", help="print the gradebook's scores, write the CSV")
     for step in (grade, report):
         step.add_argument("--csv", type=Path, help="where to write the scores (<root>/grades.csv)")
-    grade.add_argument(
-        "-j",
-        "--jobs",
-        type=int,
-        help="hand-ins graded at once (default: the number of cores); each kernel gets the cores "
-        "divided by JOBS as torch (OpenMP) threads, or $OMP_NUM_THREADS where set",
-    )
+    jobs = "hand-ins graded at once (default: the number of cores); each kernel gets the cores "
+    jobs += "divided by JOBS as torch (OpenMP) threads, or $OMP_NUM_THREADS where set"
+    grade.add_argument("-j", "--jobs", type=int, help=jobs)
     docs = documented(course.config_file) if course.config_file.is_file() else {}
     section = course.config().Limits if course.config_file.is_file() else {}
     for option, name in LIMIT_OPTIONS.items():
@@ -81,11 +77,8 @@ def _parser(course: Course) -> argparse.ArgumentParser:
         grade.add_argument(option, dest=name, type=float, help=f"{text} {default}")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     grade.add_argument("--slurm", action="store_true", help="grade as a Slurm job array (c.Slurm)")
-    grade.add_argument(
-        "--no-wait",
-        action="store_true",
-        help="with --slurm: return once submitted; a Slurm job records the scores at the end",
-    )
+    no_wait = "with --slurm: return once submitted; a Slurm job records the scores at the end"
+    grade.add_argument("--no-wait", action="store_true", help=no_wait)
     return parser
 
 

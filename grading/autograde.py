@@ -61,10 +61,6 @@ class Submission:
     #: the course models to copy for the kernel (None: its assignment uses none)
     course_models: Path | None = None
 
-    @property
-    def notebooks(self) -> list[Path]:
-        return sorted(self.folder.glob("*.ipynb"))
-
 
 @dataclass
 class Outcome:
@@ -220,7 +216,7 @@ def check_notebook(path: Path, assignment: str, cells: dict[str, dict[str, str]]
 def check_submission(course: Course, submission: Submission, cells: dict) -> None:
     """Which notebooks of ``submission`` run, and why the others score 0 without running."""
     expected = {path.name for path in course.source_notebooks(submission.assignment)}
-    handed_in = {path.name: path for path in submission.notebooks}
+    handed_in = {path.name: path for path in sorted(submission.folder.glob("*.ipynb"))}
     for name in sorted(handed_in.keys() - expected):
         log.warning("%s is not a notebook of %r (expected: %s); it is not graded.", handed_in[name],
                     submission.assignment, ", ".join(sorted(expected)))  # fmt: skip
@@ -413,11 +409,9 @@ def autograde(
     if os.geteuid() == 0:
         log.info("hand-ins run as sandbox users (xnn-grade<N>), one per hand-in at a time")
     with tempfile.TemporaryDirectory(prefix="grading-") as tmp, ending_workers():
-        base = Path(tmp)
+        base, gradebook = Path(tmp), Path(tmp) / "gradebook.db"
         os.chmod(base, 0o711)  # sandbox users reach their own folder, but cannot list others
-        gradebook = base / "gradebook.db"
-        shutil.copyfile(course.gradebook, gradebook)
-        os.chmod(gradebook, 0o600)
+        os.chmod(shutil.copyfile(course.gradebook, gradebook), 0o600)
         pool = ThreadPoolExecutor(max_workers=jobs)
         try:
             args = (base, gradebook, verbose, threads_per_handin(jobs))
@@ -441,8 +435,7 @@ def record(course: Course, outcome: Outcome) -> None:
     """Write one hand-in's scores into the gradebook: its executed notebooks scored by
     nbgrader's ``SaveAutoGrades`` and ``AssignLatePenalties`` (its ``timestamp.txt`` against the
     due date), its other notebooks 0; the notebooks and notes go to ``autograded/``."""
-    sub = outcome.submission
-    cfg = course.config()
+    sub, cfg = outcome.submission, course.config()
     db_url = course.coursedir(cfg).db_url
     with Gradebook(db_url, course.coursedir(cfg).course_id) as gb:
         gb.update_or_create_student(sub.student)
@@ -494,8 +487,7 @@ def record_class(
         record(course, outcome)
         expected = gradebook_dump(course.gradebook)
         result.graded.append(outcome.submission)
-        if outcome.failure:
-            result.failures.append(outcome.failure)
+        result.failures += [outcome.failure] if outcome.failure else []
         if on_graded is not None:
             on_graded(outcome.submission)
     check("after grading")

@@ -119,7 +119,7 @@ class LimitedExecute(Execute):
         ]
         if "CellTimeoutError" in errors:
             raise LimitHit(f"{self._time_limit()} was reached in {where}")
-        if "MemoryError" in errors:
+        if any(name.endswith("MemoryError") for name in errors):  # numpy's subclass too
             raise LimitHit(f"the memory limit ({self.memory_mb} MiB) was hit in {where}")
         return cell, resources
 

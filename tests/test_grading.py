@@ -109,7 +109,7 @@ JOBS = 2
 LIMITS = {"cell_timeout": 300, "notebook_timeout": 900, "memory_mb": 8192, "cpu_seconds": 900}
 #: Limits of the mixed class: small enough that the infinite loop ends soon, large enough for the
 #: solved exercise on a busy machine (its slowest cell trains for about 6 s on one idle core);
-#: memory enough for torch and full MNIST (4.1 GB at most), which the memory bomb exceeds soon.
+#: memory enough for torch and full MNIST (4.1 GB at most), which the memory bomb exceeds at once.
 SMALL_LIMITS = {"cell_timeout": 40, "notebook_timeout": 300, "memory_mb": 5120, "cpu_seconds": 300}
 
 
@@ -389,8 +389,13 @@ LIMIT_CORPUS: dict[str, Bad] = {
         "zero",
         f"the cell time limit ({SMALL_LIMITS['cell_timeout']:g} s) was reached in {{cell}}",
     ),
+    # Address space that is never written to: the limit is reached at once, however busy the
+    # machine (filling 5 GiB, as bytearray does, can take longer than the cell limit there).
+    # numpy's MemoryError is the kind of a student's own big array.
     "memory_bomb": Bad(
-        first_cell("hog = []\nwhile True:\n    hog.append(bytearray(2**26))"),
+        first_cell(
+            "import numpy as np\nhog = []\nwhile True:\n    hog.append(np.empty(2**28, np.uint8))"
+        ),
         "zero",
         f"the memory limit ({SMALL_LIMITS['memory_mb']} MiB) was hit in {{cell}}",
     ),

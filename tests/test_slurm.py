@@ -8,6 +8,7 @@ skip and say so; with ``CI=true`` they fail instead, so CI never goes green with
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import subprocess
 import sys
@@ -32,7 +33,7 @@ from test_grading import (
     write_hand_in,
 )
 
-from grading import Course, Limits, collect_grades, release_all
+from grading import Course, GradeRow, Limits, collect_grades, release_all
 from grading.__main__ import main
 from grading.autograde import gradebook_dump
 from grading.course import read_json
@@ -211,7 +212,15 @@ def test_class_grades_on_slurm_as_locally(on_slurm, mixed_class: MixedClass) -> 
     expected = {(row.student, row.assignment): row for row in collect_grades(mixed_class.course)}
     got = {(row.student, row.assignment): row for row in collect_grades(course)}
     assert set(got) == set(expected) == {(s, CORPUS_ASSIGNMENT) for s in MIXED}
-    assert got == expected
+    # Every field of every row alike (the cells' scores, the reasons), each difference named.
+    differ = [
+        f"{key[0]}.{name}: through Slurm {getattr(got[key], name)!r}, "
+        f"here {getattr(expected[key], name)!r}"
+        for key in sorted(got)
+        for name in (field.name for field in dataclasses.fields(GradeRow))
+        if getattr(got[key], name) != getattr(expected[key], name)
+    ]
+    assert not differ, "graded differently through Slurm:\n" + "\n".join(differ)
     solved = got[("solved", CORPUS_ASSIGNMENT)]
     assert solved.auto_score == solved.auto_max_score > 0
     for student in MIXED.keys() - {"solved"}:
