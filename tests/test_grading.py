@@ -717,7 +717,7 @@ def _where(nb: NotebookNode | bytes, reason: str) -> str:
         i
         for i, cell in enumerate(nb.cells)
         if cell.source.split("\n")[0]
-        in {"import os", "import ctypes", "while True:", "import signal", "hog = []"}
+        in {"import os", "import ctypes", "while True:", "import signal", "import numpy as np"}
     )
     grade = _nbgrader(nb.cells[index]).get("grade_id")
     return reason.format(cell=f"cell {index + 1}" + (f" ({grade})" if grade else ""))
