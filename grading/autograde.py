@@ -313,7 +313,7 @@ def grade_submission(
     os.chmod(workspace, 0o711)  # the kernel's user reaches ws/kernel/, nothing else
     (workspace / "private").mkdir(mode=0o700)
     job_file = workspace / "private" / "job.json"
-    with sandbox_user() as user:
+    with sandbox_user() as (user, lock):
         try:
             write_json(job_file, Job(course.root, submission, workspace, gradebook, user, threads))
             if _STOPPING.is_set():
@@ -325,6 +325,7 @@ def grade_submission(
                 text=True,
                 start_new_session=True,
                 cwd=workspace,
+                pass_fds=lock,
             )
             _RUNNING.add(process)
             # The notebook limit holds for each notebook; the margin covers start-up and saving.

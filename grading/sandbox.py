@@ -53,12 +53,14 @@ def _create_user(name: str) -> None:
 
 
 @contextmanager
-def sandbox_user() -> Iterator[str | None]:
+def sandbox_user() -> Iterator[tuple[str | None, tuple[int, ...]]]:
     """A sandbox user (``xnn-grade<N>``, made with ``useradd`` on first use) that no other grading
     job uses while the block runs, held with a lock in :data:`LOCK_DIR`; ``None`` if the grader is
-    not root (the kernel then runs as the grader)."""
+    not root (the kernel then runs as the grader). Also the lock's file descriptor, for the worker
+    to inherit: the lock then holds until the worker has ended the user's processes, even if the
+    grader died first (else another grader could take the user and lose its kernel to them)."""
     if os.geteuid() != 0:
-        yield None
+        yield None, ()
         return
     LOCK_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     for number in itertools.count():
@@ -70,7 +72,7 @@ def sandbox_user() -> Iterator[str | None]:
             handle.close()
     with handle:
         _create_user(f"{USER_PREFIX}{number}")
-        yield f"{USER_PREFIX}{number}"
+        yield f"{USER_PREFIX}{number}", (handle.fileno(),)
 
 
 def user_ids(user: str | None) -> tuple[int, int]:
