@@ -24,12 +24,12 @@ help:
 	@echo "make lab        open the exercises in JupyterLab (options: LAB_ARGS=\"--port 8899\")"
 	@echo "make validate NB=exercises/<assignment>/<notebook>.ipynb"
 	@echo "                run a notebook's visible tests as the grader would, say what fails"
-	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader"
+	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader; time changed solutions"
 	@echo "make slides     after make book: the lecture's slides, a reveal.js deck per chapter, in _build/slides"
 	@echo "make pdf        after make book: the book (and each deck) as PDF in _build/pdf"
 	@echo "make grade      autograde every submission in submitted/<student>/<assignment>/ (JOBS=N)"
-	@echo "make grade-slurm  the same grading as a Slurm job array (slurm/config.toml)"
-	@echo "make train-slurm  train the course models as a Slurm job (slurm/config.toml)"
+	@echo "make grade-slurm  the same grading as a Slurm job array (c.Slurm in nbgrader_config.py)"
+	@echo "make train-slurm  train the course models as a Slurm job (SLURM_TRAIN=\"sbatch options\")"
 	@echo "make clean      remove the built book, caches and grading output (keeps .venv)"
 
 $(STAMP): pyproject.toml
@@ -140,21 +140,28 @@ validate: setup
 	@test -n "$(NB)" || { echo "usage: make validate NB=exercises/<assignment>/<notebook>.ipynb" >&2; exit 2; }
 	$(BIN)/python -m grading.validate "$(NB)"
 
+# Also runs each solution whose source changed since it was last timed, and keeps the CPU time
+# of its slowest cell in solutions/<assignment>/timing.json: the grader's per-cell limit.
 exercises: setup
 	$(BIN)/python -m grading release
 
-# JOBS hand-ins are graded at once (default: every core); see `python -m grading grade --help`
-# for the per-hand-in limits (time per cell and notebook, memory, CPU time).
+# JOBS hand-ins are graded at once (default: every core). The limits per hand-in (time per cell
+# and notebook, memory, CPU time) are set in nbgrader_config.py; `python -m grading grade
+# --help` shows them.
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 grade: setup
 	$(BIN)/python -m grading grade --jobs $(JOBS)
 
-# Slurm jobs; partition, account and resources are set in slurm/config.toml.
+# The same grading as a Slurm job array; partition, account and resources: c.Slurm.* in
+# nbgrader_config.py.
 grade-slurm: setup
 	$(BIN)/python -m grading grade --slurm
 
+# The course models, trained on a Slurm node (slurm/train_course_models.sbatch); SLURM_TRAIN
+# holds the options of your cluster, e.g. "--partition=gpu --account=xnn --gres=gpu:1".
+SLURM_TRAIN ?= --gres=gpu:1
 train-slurm: setup
-	$(BIN)/python -m grading.slurm train
+	sbatch $(SLURM_TRAIN) slurm/train_course_models.sbatch
 
 # The lecture's slides and the PDF handout, cut from the book that `make book` built: nothing
 # executes again. A reveal.js deck per chapter in _build/slides/; the book, and each deck, as

@@ -46,6 +46,11 @@ c.CourseDirectory.autograded_directory = "autograded"
 # HTML feedback written by `nbgrader generate_feedback`.
 c.CourseDirectory.feedback_directory = "feedback"
 
+# Files of an assignment's folders that are never copied: nbgrader's defaults, and the timing
+# of the solution that `make exercises` writes beside its source (grading.release.TIMING_FILE),
+# which neither students nor the kernels running their hand-ins need.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "timing.json"]
+
 # --- Autograding --------------------------------------------------------------------------------
 
 # Put back autograded test cells (and task cells) that a student deleted, so that every test is
@@ -67,9 +72,99 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
-# Seconds one cell may run while autograding before it is interrupted and scored as an error.
-# nbgrader's default (30 s) is too short for cells that train a model when the model cache
-# (XNN_CACHE_DIR) is cold. `make grade` (python -m grading grade) takes it as its per-cell limit
-# unless --cell-timeout is given; its other limits (per notebook, memory, CPU time) are options
-# of that command, with defaults in grading.sandbox.Limits.
+# The steps that run and score a cleaned hand-in: nbgrader's default list, with Execute replaced
+# by grading.preprocessors.LimitedExecute, which holds the limits below and scores what a limit
+# or a dying kernel stopped as 0, with the reason.
+c.Autograde.autograde_preprocessors = [
+    "grading.preprocessors.LimitedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# The steps that turn an executed hand-in into its HTML feedback: nbgrader's default list, with
+# ClearHiddenTests replaced by grading.preprocessors.HideHiddenTests, which also withholds every
+# output that quotes a hidden test (a failing hidden assert's traceback, say).
+c.GenerateFeedback.preprocessors = [
+    "grading.preprocessors.HideHiddenTests",
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+
+# Late hand-ins: a due date is set per assignment the nbgrader way (`nbgrader db assignment add
+# <assignment> --duedate "2025-01-31 23:59 Europe/Berlin"`), the time of a hand-in is its
+# timestamp.txt (nbgrader's exchange and ZipCollect write it). "none" records how late it was;
+# "zero" also takes every point of a late hand-in (nbgrader's LateSubmissionPlugin).
+c.LateSubmissionPlugin.penalty_method = "none"
+
+# --- Limits -------------------------------------------------------------------------------------
+# Each limit below is set here only: `python -m grading grade --help` shows them, its options
+# change them for one run, Slurm's --time and --mem for grading follow from them, and so does
+# the book's per-cell limit (_ext/course_limits.py).
+
+# Seconds one cell may run when a course notebook runs as a whole outside the grader: the book's
+# build and `make validate` (JupyterLab's Validate button); a cold model cache trains the course
+# models in a chapter's cell, minutes on 2 cores. Also the grader's per-cell limit for an
+# assignment whose solution has not been timed since its source changed.
 c.Execute.timeout = 600
+
+# Wall-clock seconds a cell of a hand-in may run. None: for each assignment,
+# cell_timeout_factor times the CPU seconds of the slowest cell of its solution, as `make
+# exercises` timed it (on one thread), at least cell_timeout_floor seconds and at most
+# Execute.timeout. A number here (or --cell-timeout) holds for every assignment.
+c.Limits.cell_timeout = None
+c.Limits.cell_timeout_factor = 10
+c.Limits.cell_timeout_floor = 60
+
+# Wall-clock seconds a whole notebook of a hand-in may run.
+c.Limits.notebook_timeout = 1800
+
+# Memory (address space, RLIMIT_AS) of a hand-in's kernel, in MiB.
+c.Limits.memory_mb = 8192
+
+# CPU seconds of a hand-in's kernel (RLIMIT_CPU), all its threads together.
+c.Limits.cpu_seconds = 3600
+
+# Seconds a hand-in's kernel may take to start: on a loaded machine that can take a while, and
+# it is not the hand-in's fault.
+c.Limits.startup_timeout = 300
+
+# Seconds a hand-in's grading may take beyond its notebooks' limits (start-up, saving) before the
+# grader stops it; a Slurm array task asks for as much per hand-in beyond those limits.
+c.Limits.margin = 120
+
+# MiB a Slurm array task asks for beyond the kernel's memory limit (for the grader itself).
+c.Limits.memory_margin_mb = 2048
+
+# --- Grading on a Slurm cluster (make grade-slurm) ----------------------------------------------
+# The array task's sbatch --time and --mem follow from the limits above, unless set here.
+
+# sbatch --partition and --account of the grading jobs; "": the cluster's default partition and
+# your default account.
+c.Slurm.partition = ""
+c.Slurm.account = ""
+
+# Any further sbatch options of the grading jobs, e.g. ["--qos=short", "--constraint=skylake"].
+c.Slurm.extra = []
+
+# One array task grades this many hand-ins, one after another (1: a task per hand-in).
+c.Slurm.handins_per_task = 1
+
+# Cores of one array task (sbatch --cpus-per-task); its kernels use them as torch threads.
+c.Slurm.cpus_per_task = 2
+
+# sbatch --time and --mem of one array task, e.g. "00:40:00" and "10G". "auto": from the limits,
+# handins_per_task x (notebooks x notebook_timeout + margin), and memory_mb + memory_margin_mb.
+# Slurm enforces them where the cluster is set up to; the limits hold in every task anyway.
+c.Slurm.time = "auto"
+c.Slurm.mem = "auto"
+
+# At most this many array tasks run at once (sbatch --array=...%N); 0: no limit.
+c.Slurm.max_running = 0
+
+# Where runs keep their plan, outcomes and logs, relative to the course root: on a file system
+# that the compute nodes share with the machine you submit from.
+c.Slurm.workdir = ".cache/grading/slurm"

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import psutil
 from nbgrader.preprocessors import ClearSolutions
 from nbgrader.utils import is_solution
 
@@ -79,24 +80,16 @@ def report(label: str, root: Path, students: int, seconds: float, status: int, e
 
 def _tree_rss(root: int) -> int:
     """Resident memory (bytes) of ``root`` and all its descendants."""
-    parents, rss = {}, {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    try:
+        tree = [psutil.Process(root), *psutil.Process(root).children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for process in tree:
         try:
-            stat = (entry / "stat").read_text()
-            status = (entry / "status").read_text()
-        except OSError:
+            total += process.memory_info().rss
+        except psutil.Error:
             continue
-        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                rss[int(entry.name)] = int(line.split()[1]) * 1024
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += rss.get(pid, 0)
-        todo.extend(child for child, parent in parents.items() if parent == pid)
     return total
 
 

@@ -4,8 +4,10 @@ Builds the class as ``benchmarks/grade_class.py`` does (a temporary copy of the 
 solution handed in for ``--students`` students), then times, each from a fresh gradebook:
 
 - ``python -m grading grade --jobs <all cores>`` (``make grade``);
-- ``python -m grading grade --slurm`` with ``--config`` (default: one core per array task and
-  ``--per-task`` hand-ins per task; on the one-node test cluster the tasks share this machine).
+- ``python -m grading grade --slurm``, with one core per array task and ``--per-task``
+  hand-ins per task (and any ``--slurm 'key=value'`` setting of ``c.Slurm``) added to the
+  class's copy of ``nbgrader_config.py``; on the one-node test cluster the tasks share this
+  machine.
 
 and checks that both CSVs hold a full autograded score for every student. Needs a reachable
 cluster (``eval "$(.ci/slurm-cluster.sh start)"`` as root for the local one). Usage::
@@ -49,7 +51,12 @@ def main() -> int:
     parser.add_argument("--assignment", default="01_linear_classifiers")
     parser.add_argument("--per-task", type=int, default=1, help="hand-ins per array task")
     parser.add_argument("--cpus-per-task", type=int, default=1)
-    parser.add_argument("--config", type=Path, default=None, help="a Slurm config to use instead")
+    parser.add_argument(
+        "--slurm",
+        action="append",
+        default=[],
+        help="a further c.Slurm setting, e.g. 'account=\"x\"'",
+    )
     parser.add_argument("--skip-local", action="store_true", help="time only the Slurm run")
     args = parser.parse_args()
     why = reachable()
@@ -60,14 +67,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="grade-slurm-class-") as tmp:
         root = Path(tmp)
         make_class(root, args.assignment, args.students)
-        config = args.config or root / "slurm.toml"
-        if args.config is None:
-            config.write_text(
-                f"[grade]\ncpus_per_task = {args.cpus_per_task}\n"
-                f"handins_per_task = {args.per_task}\n",
-                encoding="utf-8",
-            )
-        runs = [("slurm", ["--slurm", f"--slurm-config={config}"])]
+        settings = [f"cpus_per_task = {args.cpus_per_task}", f"handins_per_task = {args.per_task}"]
+        with open(root / "nbgrader_config.py", "a", encoding="utf-8") as config:
+            config.writelines(f"\nc.Slurm.{setting}\n" for setting in settings + args.slurm)
+        runs = [("slurm", ["--slurm"])]
         if not args.skip_local:
             runs.insert(0, (f"make grade (JOBS={cores})", ["--jobs", str(cores)]))
         ok = True

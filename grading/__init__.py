@@ -1,42 +1,26 @@
 """Grading for the course book, on top of nbgrader: one module per step.
 
-- :mod:`grading.course` -- the course folder and its ``nbgrader_config.py``;
-- :mod:`grading.release` -- generate the student versions (``solutions/`` -> ``exercises/``);
-- :mod:`grading.autograde` -- find the hand-ins in ``submitted/``, check them and grade them in
-  parallel child processes (:mod:`grading.worker`), each kernel in the sandbox of
-  :mod:`grading.sandbox` (limits, unprivileged user); only this parent writes the gradebook;
-- :mod:`grading.report` -- read the scores back, print them, write ``grades.csv``;
-- :mod:`grading.feedback` -- HTML and plain-text feedback per student, without hidden tests;
-- :mod:`grading.preprocessors` -- nbgrader preprocessors: a fix to its cell restoring, the
-  limited execution and the feedback's hiding of hidden tests.
+- :mod:`grading.course` -- the course folder and its ``nbgrader_config.py``, which sets every
+  option and limit of the grader;
+- :mod:`grading.release` -- the student versions (``solutions/`` -> ``exercises/``) and the
+  timing of the solutions;
+- :mod:`grading.autograde` -- a class planned, each hand-in graded by a worker
+  (:mod:`grading.worker`) with its kernel in the sandbox of :mod:`grading.sandbox`, the outcomes
+  recorded; :mod:`grading.slurm` runs the same hand-ins as a Slurm job array;
+- :mod:`grading.report` and :mod:`grading.feedback` -- the scores, ``grades.csv`` and the
+  feedback without hidden tests; :mod:`grading.preprocessors` -- nbgrader preprocessors;
+- :mod:`grading.validate` -- a student's check of an exercise before handing it in.
 
-From the command line: ``python -m grading release`` and ``python -m grading grade``.
+From the command line: ``python -m grading {release,grade,report}``.
 """
 
-from .autograde import AutogradeResult, Submission, autograde, check_notebook, find_submissions
-from .course import Course, GradingError
-from .feedback import write_feedback
-from .release import register, release, release_all, stale_releases
+from .autograde import AutogradeResult, Outcome, Submission, autograde, find_submissions
+from .course import Course, GradingError, Limits
+from .feedback import hand_back, write_feedback
+from .release import register, release, release_all, stale_releases, time_solution
 from .report import CellGrade, GradeRow, collect_grades, format_table, write_csv
-from .sandbox import Limits
 
-__all__ = [
-    "AutogradeResult",
-    "CellGrade",
-    "Course",
-    "GradeRow",
-    "GradingError",
-    "Limits",
-    "Submission",
-    "autograde",
-    "check_notebook",
-    "collect_grades",
-    "find_submissions",
-    "format_table",
-    "register",
-    "release",
-    "release_all",
-    "stale_releases",
-    "write_csv",
-    "write_feedback",
-]
+__all__ = ["AutogradeResult", "Outcome", "Submission", "autograde", "find_submissions", "Course"]
+__all__ += ["GradingError", "Limits", "hand_back", "write_feedback", "register", "release"]
+__all__ += ["release_all", "stale_releases", "time_solution", "CellGrade", "GradeRow"]
+__all__ += ["collect_grades", "format_table", "write_csv"]

@@ -1,108 +1,124 @@
-"""Step 2: grade every hand-in of a class, each in its own sandboxed child process.
+"""Step 2: grade a class, in one pipeline whether the hand-ins run here or on Slurm.
 
-Hand-ins are expected at ``submitted/<student>/<assignment>/<notebook>.ipynb``. The grading
-parent (this module) does everything that touches the course: it records each assignment's
-current source in the gradebook (:func:`release.register`), checks every notebook before it runs
-(:func:`check_notebook`: a file that is empty, not JSON, of another nbformat, without cells or
-of another assignment is scored 0 with its reason and never run), prepares the course models
-once, and then hands the hand-ins to ``jobs`` child processes at a time (:mod:`grading.worker`).
-Each child runs nbgrader's ``Autograde`` on a private copy, with the kernel in the sandbox of
-:mod:`grading.sandbox` and within the :class:`~grading.sandbox.Limits`. Only the parent writes
-the gradebook, one hand-in at a time as the children finish, with nbgrader's own
-``SaveAutoGrades``; a hand-in whose kernel died or that hit a limit is scored like any other,
-with 0 for the tests that did not run. Afterwards the parent checks that the sources, the
-hand-ins and the gradebook were changed by nobody but itself, and writes the feedback
-(:mod:`grading.feedback`).
+1. **plan** (:func:`plan_class`): find the hand-ins, register each assignment in the gradebook,
+   check every notebook without running it (a broken one scores 0 with its reason), give each
+   hand-in its limits and prepare the course models its assignment uses;
+2. **run** each hand-in with :func:`grade_submission`, which leaves an :class:`Outcome`:
+   :func:`autograde` runs ``jobs`` at a time here, :mod:`grading.slurm` as a job array;
+3. **record** (:func:`record_class`): only the grading parent writes the gradebook, with
+   nbgrader's ``SaveAutoGrades`` and ``AssignLatePenalties``, and then checks that nobody else
+   changed it, the sources or the hand-ins.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook
-from nbgrader.preprocessors import SaveAutoGrades
+from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
+from nbgrader.utils import parse_utc
 from tqdm.auto import tqdm
 
-from .course import LOG, Course, GradingError
-from .release import register
-from .sandbox import Limits, kill_group, kill_user_processes, sandbox_user
-from .worker import COURSE_CACHE_ENV, MODEL_CACHE_ENV, Job
+from .course import LOG, Course, GradingError, Limits, grade_id, read_json, write_json
+from .release import prepare_course_models, register, slowest_cell
+from .sandbox import kill_user_processes, sandbox_user
 
 log = logging.getLogger("grading")
-
-__all__ = ["MODEL_CACHE_ENV", "COURSE_CACHE_ENV"]
 
 #: File, in ``autograded/<student>/<assignment>/``, with why a hand-in lost points to a limit
 #: or a bad notebook: ``{"<notebook>.ipynb": "reason", ...}``. Read by :mod:`grading.report`.
 NOTES_FILE = "grading-notes.json"
 
-#: How ``python -m lib course-models`` names the folder it filled (its first line).
-COURSE_CACHE_LINE = "course cache:"
 
-
-@dataclass(frozen=True)
+@dataclass
 class Submission:
-    """One student's hand-in of one assignment."""
+    """One student's hand-in of one assignment and, once the class is planned, how it runs."""
 
     student: str
     assignment: str
     folder: Path
+    #: the notebooks that passed the checks, and why the others score 0 without running
+    runnable: list[Path] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)
+    limits: Limits | None = None
+    #: the course models to copy for the kernel (None: its assignment uses none)
+    course_models: Path | None = None
 
-    @property
-    def notebooks(self) -> list[Path]:
-        return sorted(self.folder.glob("*.ipynb"))
+
+@dataclass
+class Outcome:
+    """What grading one hand-in left: its executed notebooks (as JSON), why any notebook lost
+    points to a limit or did not run, and a problem of the grader itself, if any."""
+
+    submission: Submission
+    executed: dict[str, dict] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    failure: str | None = None
+
+    @classmethod
+    def zero(cls, submission: Submission, reason: str = "", failure: str | None = None) -> Outcome:
+        """Nothing executed: every notebook that would have run scores 0 for ``reason``."""
+        notes = {path.name: reason for path in submission.runnable if reason}
+        return cls(submission, notes={**submission.notes, **notes}, failure=failure)
+
+
+@dataclass
+class Plan:
+    """A class, ready to run: its hand-ins, the hashes of the files only the instructor may
+    change (compared after grading), and the problems found before anything ran."""
+
+    root: Path
+    submissions: list[Submission]
+    snapshot: dict[str, str]
+    failures: list[str] = field(default_factory=list)
 
 
 @dataclass
 class AutogradeResult:
-    """What :func:`autograde` graded, why hand-ins lost points, and grader failures."""
+    """The hand-ins whose scores were recorded, in that order, and the grader's problems."""
 
-    submissions: list[Submission]
-    #: (student, assignment) -> {notebook file name: reason} for limits and bad notebooks
-    notes: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
-    #: problems of the grader itself (a score may still have been recorded)
-    failures: list[str] = field(default_factory=list)
-    #: the hand-ins whose scores were recorded, in the order they finished
     graded: list[Submission] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.failures
 
 
-def _layout(course: Course) -> str:
-    return f"{course.submitted_dir}/<student>/<assignment>/<notebook>.ipynb"
+# --- 1. Plan ------------------------------------------------------------------------------------
 
 
 def find_submissions(course: Course) -> list[Submission]:
-    """Every hand-in in the submitted folder, checked against the source folder.
-
-    Raises :class:`GradingError` if there is none, if notebooks sit at the wrong depth, or if a
-    hand-in is for an assignment without a source.
-    """
+    """Every hand-in in the submitted folder; a :class:`GradingError` if there is none, if one is
+    misplaced, for an assignment without a source, or with a ``timestamp.txt`` that is no time."""
     submitted = course.submitted_dir
+    layout = f"{submitted}/<student>/<assignment>/<notebook>.ipynb"
     if not submitted.is_dir():
         raise GradingError(
             f"no submissions found: the folder {submitted} does not exist. "
-            f"Expected hand-ins at {_layout(course)}."
+            f"Expected hand-ins at {layout}."
         )
     misplaced = sorted(submitted.glob("*.ipynb")) + sorted(submitted.glob("*/*.ipynb"))
     if misplaced:
         raise GradingError(
-            f"{misplaced[0]} is not where hand-ins go: expected {_layout(course)} "
+            f"{misplaced[0]} is not where hand-ins go: expected {layout} "
             "(one folder per student, then one per assignment)."
         )
     submissions = [
@@ -114,7 +130,7 @@ def find_submissions(course: Course) -> list[Submission]:
         and any(folder.glob("*.ipynb"))
     ]
     if not submissions:
-        raise GradingError(f"no submissions found in {submitted}: expected {_layout(course)}.")
+        raise GradingError(f"no submissions found in {submitted}: expected {layout}.")
     sources = course.source_assignments()
     for submission in submissions:
         if submission.assignment not in sources:
@@ -124,35 +140,39 @@ def find_submissions(course: Course) -> list[Submission]:
                 f"{course.source_dir / submission.assignment}/<notebook>.ipynb "
                 f"(assignments with a source: {', '.join(sources) or 'none'})."
             )
+        timestamp(submission)
     return submissions
 
 
-# --- Checks before anything runs ------------------------------------------------------------
+def timestamp(submission: Submission):
+    """When the hand-in was handed in: its ``timestamp.txt``, as nbgrader's exchange and its
+    ZipCollect write it (``None`` without one); an error naming the file if it is no time."""
+    path = Path(submission.folder) / "timestamp.txt"
+    text = path.read_text(encoding="utf-8").strip() if path.is_file() else ""
+    try:
+        return parse_utc(text) if text else None
+    except ValueError:
+        raise GradingError(
+            f"{path} holds {text[:40]!r}, not a time such as '2025-01-31 23:59:00 UTC': "
+            "correct it, or delete it if the time is not known."
+        ) from None
 
 
-def _grade_ids(nb: dict) -> set[str]:
-    return {
-        cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        for cell in nb.get("cells", [])
-        if isinstance(cell, dict) and cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-    }
-
-
-def assignment_cells(course: Course) -> dict[str, set[str]]:
-    """assignment -> the nbgrader cell ids of its source notebooks."""
-    cells: dict[str, set[str]] = {}
+def assignment_cells(course: Course) -> dict[str, dict[str, str]]:
+    """assignment -> its source notebooks' nbgrader cell ids -> their cell types."""
+    cells: dict[str, dict[str, str]] = {}
     for assignment in course.source_assignments():
-        cells[assignment] = set()
+        cells[assignment] = {}
         for path in course.source_notebooks(assignment):
-            cells[assignment] |= _grade_ids(json.loads(path.read_text(encoding="utf-8")))
+            for cell in json.loads(path.read_text(encoding="utf-8")).get("cells", []):
+                if grade_id(cell):
+                    cells[assignment][grade_id(cell)] = cell.get("cell_type")
     return cells
 
 
-def check_notebook(path: Path, assignment: str, cells: dict[str, set[str]]) -> str | None:
-    """Why the hand-in notebook ``path`` cannot be graded as part of ``assignment``, or ``None``.
-
-    ``cells`` is :func:`assignment_cells`. No code of the notebook runs here.
-    """
+def check_notebook(path: Path, assignment: str, cells: dict[str, dict[str, str]]) -> str | None:
+    """Why the hand-in ``path`` cannot be graded as part of ``assignment``, or ``None``; ``cells``
+    is :func:`assignment_cells`. Nothing of it runs here."""
     data = path.read_bytes()
     if not data.strip():
         return "the notebook file is empty"
@@ -174,320 +194,174 @@ def check_notebook(path: Path, assignment: str, cells: dict[str, set[str]]) -> s
         return f"the notebook is not valid nbformat 4: {first}"
     if not nb.cells:
         return "the notebook has no cells"
-    ids = _grade_ids(raw)
+    types = {grade_id(cell): cell.get("cell_type") for cell in raw["cells"] if grade_id(cell)}
     # Assignments may share cell ids such as "setup": the one sharing most cells is the owner.
-    own = len(ids & cells.get(assignment, set()))
-    best = max(cells, key=lambda name: (len(ids & cells[name]), name == assignment))
-    if best != assignment and len(ids & cells[best]) > own:
+    own = len(types.keys() & cells.get(assignment, {}).keys())
+    best = max(cells, key=lambda name: (len(types.keys() & cells[name].keys()), name == assignment))
+    if best != assignment and len(types.keys() & cells[best].keys()) > own:
         return f"this is a notebook of assignment {best!r}, not of {assignment!r}"
     if not own:
         return f"the notebook holds none of the cells of assignment {assignment!r}"
+    for cell in raw["cells"]:  # nbgrader restores a cell's type, but fails without a cell id
+        was = cells[assignment].get(grade_id(cell) or "", cell.get("cell_type"))
+        if was != cell.get("cell_type") and not cell.get("id"):
+            return (
+                f"cell {grade_id(cell)!r} was changed from a {was} cell to a "
+                f"{cell.get('cell_type')} cell, which the grader cannot undo in an nbformat "
+                f"4.{raw.get('nbformat_minor')} notebook: hand in the cell as it was released"
+            )
     return None
 
 
-# --- Course models ------------------------------------------------------------------------------
-
-
-def check_submission(
-    course: Course, submission: Submission, cells: dict[str, set[str]]
-) -> tuple[list[Path], dict[str, str]]:
-    """The notebooks of ``submission`` to run, and why the others score 0 without running."""
-    notes: dict[str, str] = {}
-    runnable = []
+def check_submission(course: Course, submission: Submission, cells: dict) -> None:
+    """Which notebooks of ``submission`` run, and why the others score 0 without running."""
     expected = {path.name for path in course.source_notebooks(submission.assignment)}
-    for path in submission.notebooks:
-        if path.name not in expected:
-            log.warning(
-                "%s is not a notebook of %r (expected: %s); it is not graded.",
-                path,
-                submission.assignment,
-                ", ".join(sorted(expected)),
-            )
-            continue
-        reason = check_notebook(path, submission.assignment, cells)
-        if reason:
-            notes[path.name] = reason
+    handed_in = {path.name: path for path in sorted(submission.folder.glob("*.ipynb"))}
+    for name in sorted(handed_in.keys() - expected):
+        log.warning("%s is not a notebook of %r (expected: %s); it is not graded.", handed_in[name],
+                    submission.assignment, ", ".join(sorted(expected)))  # fmt: skip
+    for name in sorted(expected):
+        path = handed_in.get(name)
+        reason = check_notebook(path, submission.assignment, cells) if path else None
+        if path and not reason:
+            submission.runnable.append(path)
         else:
-            runnable.append(path)
-    for name in sorted(expected - {path.name for path in submission.notebooks}):
-        notes[name] = "no notebook of this name was handed in"
-    return runnable, notes
+            submission.notes[name] = reason or "no notebook of this name was handed in"
 
 
-def prepare_course_models(course: Course) -> Path:
-    """Train or load every course model once, where the chapters keep them too.
-
-    Runs ``python -m lib course-models`` in the grader's environment, so the folder is the
-    library's course cache (``$XNN_COURSE_CACHE_DIR``, else the model cache, ``.cache/models``):
-    models that the book or the tests already trained are only loaded, and a model trains at
-    most once however often a class is graded. Each hand-in gets its own copy of that folder.
-    """
-    result = subprocess.run(
-        [sys.executable, "-m", "lib", "course-models"],
-        cwd=course.root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    folder = next(
-        (
-            Path(line.removeprefix(COURSE_CACHE_LINE).strip())
-            for line in result.stdout.splitlines()
-            if line.startswith(COURSE_CACHE_LINE)
-        ),
-        None,
-    )
-    if result.returncode != 0 or folder is None:
-        raise GradingError(
-            f"could not prepare the course models (`python -m lib course-models` exited with "
-            f"{result.returncode}):\n{(result.stderr or result.stdout).strip()[-2000:]}"
-        )
-    return folder
-
-
-# --- Watching what only the grader may change ----------------------------------------------
-
-
-def _tree_hashes(folder: Path) -> dict[str, str]:
-    if not folder.is_dir():
-        return {}
-    return {
-        str(path): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
+def cell_limits(course: Course, limits: Limits, assignment: str) -> Limits:
+    """``limits`` for ``assignment``: its per-cell limit as the instructor set it, else derived
+    from the solution's slowest cell (:func:`release.time_solution`)."""
+    if limits.cell_timeout:
+        return limits
+    slowest = slowest_cell(course, assignment)
+    fixed = float(course.config().Execute.timeout)
+    if slowest is None:
+        log.warning("%s: its solution was not timed since it changed (`make exercises` times "
+                    "it), so the fixed limit holds: %g s per cell", assignment, fixed)  # fmt: skip
+    cell = fixed if slowest is None else limits.cell_timeout_factor * slowest
+    cell = min(fixed, max(limits.cell_timeout_floor, cell))
+    return dataclasses.replace(limits, cell_timeout=cell)
 
 
 def snapshot_sources(course: Course) -> dict[str, str]:
     """Hashes of every file students' code must leave alone: the sources, the released
     exercises, the configuration and the hand-ins."""
-    hashes = {}
+    files = [course.config_file]
     for folder in (course.source_dir, course.release_dir, course.submitted_dir):
-        hashes.update(_tree_hashes(folder))
-    hashes[str(course.config_file)] = hashlib.sha256(course.config_file.read_bytes()).hexdigest()
-    return hashes
+        files += sorted(path for path in folder.rglob("*") if path.is_file())
+    return {str(path): hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
 
 
-def gradebook_file(course: Course) -> Path:
-    db_url = course.coursedir().db_url
-    if not db_url.startswith("sqlite:///"):
-        raise GradingError(f"the grader needs an SQLite gradebook; {db_url} is not one.")
-    return Path(db_url.removeprefix("sqlite:///"))
+def plan_class(course: Course, limits: Limits) -> Plan:
+    """Everything before a notebook runs (see the module docstring)."""
+    submissions = find_submissions(course)
+    plan = Plan(root=course.root, submissions=[], snapshot=snapshot_sources(course))
+    registered = []
+    for assignment in sorted({submission.assignment for submission in submissions}):
+        try:
+            register(course, assignment)
+            registered.append(assignment)
+        except GradingError as error:
+            plan.failures.append(str(error))
+    notebooks = [path for name in registered for path in course.source_notebooks(name)]
+    models, cells = prepare_course_models(course, notebooks), assignment_cells(course)
+    assignment_limits = {name: cell_limits(course, limits, name) for name in registered}
+    for submission in (s for s in submissions if s.assignment in registered):
+        check_submission(course, submission, cells)
+        submission.limits = assignment_limits[submission.assignment]
+        submission.course_models = models
+        plan.submissions.append(submission)
+    return plan
 
 
-def gradebook_dump(path: Path) -> str:
-    """The gradebook's contents as SQL text, to compare before and after."""
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return "\n".join(connection.iterdump())
-    finally:
-        connection.close()
+# --- 2. Run each hand-in ----------------------------------------------------------------------
 
-
-class GradebookGuard:
-    """Checks, before each of the parent's writes and at the end, that nobody else changed the
-    gradebook since the parent's last write."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.expected = gradebook_dump(path)
-
-    def check(self, when: str) -> str | None:
-        """A message if the gradebook changed since the parent's last write, else ``None``."""
-        if gradebook_dump(self.path) != self.expected:
-            return (
-                f"{self.path} was changed by something other than the grader ({when}). "
-                "The scores in it cannot be trusted: grade again from a fresh gradebook."
-            )
-        return None
-
-    def wrote(self) -> None:
-        self.expected = gradebook_dump(self.path)
-
-
-# --- Recording scores (parent only) ------------------------------------------------------------
-
-
-def _record_zero(gb: Gradebook, notebook: str, submission: Submission) -> None:
-    """0 for every graded cell of ``notebook``, as nbgrader does for a missing notebook."""
-    graded = gb.find_submission_notebook(notebook, submission.assignment, submission.student)
-    for grade in graded.grades:
-        grade.auto_score = 0
-        grade.needs_manual_grade = False
-    gb.db.commit()
-
-
-def record(
-    course: Course,
-    submission: Submission,
-    executed: dict[str, nbformat.NotebookNode],
-    notes: dict[str, str],
-) -> None:
-    """Write the scores of one hand-in into the course's gradebook.
-
-    ``executed`` maps notebook names to the notebooks the child executed; they are scored by
-    nbgrader's ``SaveAutoGrades``. Every other notebook of the assignment scores 0 (its reason is
-    in ``notes``). The executed notebooks go to ``autograded/<student>/<assignment>/`` with
-    ``notes`` beside them, for the report and the feedback.
-    """
-    db_url = course.coursedir().db_url
-    with Gradebook(db_url, course.coursedir().course_id) as gb:
-        gb.update_or_create_student(submission.student)
-        gb.update_or_create_submission(submission.assignment, submission.student)
-        names = [nb.name for nb in gb.find_assignment(submission.assignment).notebooks]
-        for name in names:
-            if f"{name}.ipynb" not in executed:
-                _record_zero(gb, name, submission)
-    saver = SaveAutoGrades(log=LOG)
-    for filename, nb in executed.items():
-        resources = {
-            "nbgrader": {
-                "notebook": Path(filename).stem,
-                "assignment": submission.assignment,
-                "student": submission.student,
-                "db_url": db_url,
-            }
-        }
-        saver.preprocess(nb, resources)
-    folder = course.autograded_dir / submission.student / submission.assignment
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    for filename, nb in executed.items():
-        nbformat.write(nb, folder / filename)
-    (folder / NOTES_FILE).write_text(json.dumps(notes, indent=1), encoding="utf-8")
-
-
-# --- Running the children ----------------------------------------------------------------------
+#: The workers running now, so that the grader can end them when it is stopped.
+_RUNNING: set[subprocess.Popen] = set()
+_STOPPING = threading.Event()
 
 
 @dataclass
-class Outcome:
-    """What grading one hand-in left: its executed notebooks, and why others score 0."""
+class Job:
+    """What a worker (:mod:`grading.worker`) needs: one planned hand-in, a private workspace,
+    the gradebook copy to start from, the sandbox user and the kernel's OpenMP threads."""
 
+    root: Path
     submission: Submission
-    executed: dict[str, nbformat.NotebookNode]
-    notes: dict[str, str]
-    failure: str | None = None
-
-
-def _run_child(job: Job, timeout: float, verbose: bool) -> tuple[int | None, str]:
-    """Run the worker of ``job``; returns (exit status or None if it was stopped, stderr)."""
-    job_file = job.write(Path(job.workspace) / "private" / "job.json")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "grading.worker", str(job_file)],
-        stdout=subprocess.DEVNULL if not verbose else None,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        cwd=job.workspace,
-    )
-    try:
-        _, err = process.communicate(timeout=timeout)
-        return process.returncode, err
-    except subprocess.TimeoutExpired:
-        kill_group(process.pid)
-        _, err = process.communicate()
-        return None, err
-    finally:
-        pid_file = Path(job.workspace) / "private" / "kernel.pid"
-        if pid_file.is_file():
-            kill_group(int(pid_file.read_text(encoding="utf-8") or 0) or -1)
-        kill_group(process.pid)
-        kill_user_processes(job.user)
+    workspace: Path
+    gradebook: Path
+    user: str | None
+    threads: int | None
 
 
 def grade_submission(
     course: Course,
     submission: Submission,
-    runnable: list[Path],
-    notes: dict[str, str],
     base: Path,
-    gradebook_copy: Path,
-    course_models: Path | None,
-    limits: Limits,
-    verbose: bool,
+    gradebook: Path,
+    verbose: bool = False,
     threads: int | None = None,
 ) -> Outcome:
-    """Grade one hand-in in a sandboxed child process with the grader's ``limits``, in a
-    workspace under ``base``; read back what it left. The gradebook is not touched: the
-    caller records the outcome (``make grade`` from a pool thread, a Slurm task on its own).
+    """Grade one planned hand-in in a worker process, in a workspace under ``base``, starting
+    from the gradebook copy ``gradebook``; the course's gradebook is not touched.
     ``threads``: the kernel's OpenMP threads (:func:`threads_per_handin`)."""
+    if not submission.runnable:
+        return Outcome.zero(submission)
+    limits = submission.limits
     workspace = Path(tempfile.mkdtemp(prefix="handin-", dir=base))
     os.chmod(workspace, 0o711)  # the kernel's user reaches ws/kernel/, nothing else
-    with sandbox_user() as user:
+    (workspace / "private").mkdir(mode=0o700)
+    job_file = workspace / "private" / "job.json"
+    with sandbox_user() as (user, lock):
         try:
-            return _grade_in(
-                course,
-                submission,
-                runnable,
-                notes,
-                workspace,
-                gradebook_copy,
-                course_models,
-                limits,
-                user,
-                verbose,
-                threads,
+            write_json(job_file, Job(course.root, submission, workspace, gradebook, user, threads))
+            if _STOPPING.is_set():
+                raise SystemExit("the grader is stopping")
+            process = subprocess.Popen(
+                [sys.executable, "-m", "grading.worker", str(job_file), str(os.getpid())],
+                stdout=None if verbose else subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+                cwd=workspace,
+                pass_fds=lock,
             )
+            _RUNNING.add(process)
+            # The notebook limit holds for each notebook; the margin covers start-up and saving.
+            timeout = limits.notebook_timeout * len(submission.runnable) + limits.margin
+            try:
+                _, err = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.terminate()  # the worker ends its kernel and the hand-in's processes
+                try:
+                    process.communicate(timeout=limits.margin)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                return Outcome.zero(submission, f"the notebook time limit "
+                                    f"({limits.notebook_timeout:g} s) was reached; the grader "
+                                    "stopped the hand-in")  # fmt: skip
+            finally:
+                if process.poll() is None:  # the grader itself is stopped: so is the worker
+                    process.terminate()
+                _RUNNING.discard(process)
+            outcome = workspace / "private" / "outcome.json"
+            if process.returncode == 0 and outcome.is_file():
+                return read_json(outcome, Outcome)
+            return failed(submission, f"exit status {process.returncode}", err)
         finally:
+            kill_user_processes(user)
             shutil.rmtree(workspace, ignore_errors=True)
 
 
-def _grade_in(
-    course: Course,
-    submission: Submission,
-    runnable: list[Path],
-    notes: dict[str, str],
-    workspace: Path,
-    gradebook_copy: Path,
-    course_models: Path | None,
-    limits: Limits,
-    user: str | None,
-    verbose: bool,
-    threads: int | None,
-) -> Outcome:
-    """Grade one hand-in in a child process in ``workspace``; read back what it left."""
-    job = Job(
-        root=str(course.root),
-        student=submission.student,
-        assignment=submission.assignment,
-        notebooks=[str(path) for path in runnable],
-        folder=str(submission.folder),
-        workspace=str(workspace),
-        gradebook=str(gradebook_copy),
-        course_models=str(course_models) if course_models else None,
-        user=user,
-        limits=limits,
-        threads=threads,
+def failed(submission: Submission, status: str, err: str) -> Outcome:
+    """The outcome of a hand-in whose worker failed: 0 for every notebook, and a failure."""
+    tail = err.strip().splitlines()[-1] if err.strip() else status
+    failure = (
+        f"grading {submission.folder} failed ({status}); it was scored 0. "
+        f"The grader's error output:\n{err.strip()[-3000:]}"
     )
-    (workspace / "private").mkdir(mode=0o700)
-    # The notebook limit holds for each notebook; the margin covers start-up and saving.
-    timeout = limits.notebook_timeout * max(1, len(runnable)) + 120
-    status, err = _run_child(job, timeout, verbose)
-    executed, failure = {}, None
-    for path in runnable:
-        done = job.autograded / path.name
-        report = job.reports / f"{path.stem}.json"
-        if status is None:
-            notes[path.name] = (
-                f"the notebook time limit ({limits.notebook_timeout:g} s) was reached; "
-                "the grader stopped the hand-in"
-            )
-        elif status == 0 and done.is_file():
-            executed[path.name] = nbformat.read(done, as_version=4)
-            if report.is_file():
-                reason = json.loads(report.read_text(encoding="utf-8")).get("reason")
-                if reason:
-                    notes[path.name] = reason
-        else:
-            tail = err.strip().splitlines()[-1] if err.strip() else f"exit status {status}"
-            notes[path.name] = f"the grader could not run this notebook: {tail}"
-            failure = (
-                f"grading {submission.folder} failed (exit status {status}); it was "
-                f"scored 0. The grader's error output:\n{err.strip()[-3000:]}"
-            )
-    return Outcome(submission, executed, notes, failure)
+    return Outcome.zero(submission, f"the grader could not run this notebook: {tail}", failure)
 
 
 def threads_per_handin(jobs: int) -> int:
@@ -498,6 +372,28 @@ def threads_per_handin(jobs: int) -> int:
     return max(1, len(os.sched_getaffinity(0)) // jobs)
 
 
+@contextmanager
+def ending_workers() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGINT end the grader and every worker it started (each
+    worker then ends its kernel and whatever the hand-in started; :mod:`grading.worker`)."""
+
+    def stop(signum: int, frame: object) -> None:
+        _STOPPING.set()
+        for process in list(_RUNNING):
+            process.terminate()
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def autograde(
     course: Course,
     jobs: int | None = None,
@@ -506,90 +402,99 @@ def autograde(
     verbose: bool = False,
     on_graded: Callable[[Submission], None] | None = None,
 ) -> AutogradeResult:
-    """Grade every hand-in in the submitted folder, ``jobs`` at a time (default: all cores).
-
-    Each assignment is first registered in the gradebook from its current source. A bad
-    notebook, a dying kernel or a limit costs the hand-in its points, with the reason in the
-    result's ``notes`` (and in ``autograded/.../grading-notes.json``), and never stops the
-    others. Grader problems are listed in the result's ``failures``.
-    """
+    """Grade every hand-in in the submitted folder, ``jobs`` at a time (default: all cores),
+    within ``limits`` (default: the course's). A bad notebook, a dying kernel or a limit costs the
+    hand-in its points, with the reason, never the others; grader problems are ``failures``."""
     jobs = max(1, jobs or os.cpu_count() or 1)
-    if limits is None:
-        cell = float(course.config().Execute.get("timeout", Limits.cell_timeout))
-        limits = Limits(cell_timeout=cell)
-    submissions = find_submissions(course)
-    result = AutogradeResult(submissions=submissions)
-    cells = assignment_cells(course)
-    before = snapshot_sources(course)
-    assignments = sorted({submission.assignment for submission in submissions})
-    registered = []
-    for assignment in assignments:
-        try:
-            register(course, assignment)
-            registered.append(assignment)
-        except GradingError as error:
-            result.failures.append(str(error))
-    course_models = prepare_course_models(course)
-    db_file = gradebook_file(course)
-    guard = GradebookGuard(db_file)
+    plan = plan_class(course, limits or Limits.of(course))
     if os.geteuid() == 0:
         log.info("hand-ins run as sandbox users (xnn-grade<N>), one per hand-in at a time")
-
-    with tempfile.TemporaryDirectory(prefix="grading-") as tmp:
-        base = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="grading-") as tmp, ending_workers():
+        base, gradebook = Path(tmp), Path(tmp) / "gradebook.db"
         os.chmod(base, 0o711)  # sandbox users reach their own folder, but cannot list others
-        gradebook_copy = base / "gradebook.db"
-        shutil.copyfile(db_file, gradebook_copy)
-        os.chmod(gradebook_copy, 0o600)
-        bar = tqdm(total=len(submissions), desc="grading", unit="hand-in", disable=not progress)
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = []
-            for submission in submissions:
-                if submission.assignment not in registered:
-                    bar.update()
-                    continue
-                runnable, notes = check_submission(course, submission, cells)
-                if not runnable:
-                    futures.append(pool.submit(Outcome, submission, {}, notes))
-                    continue
-                futures.append(
-                    pool.submit(
-                        grade_submission,
-                        course,
-                        submission,
-                        runnable,
-                        notes,
-                        base,
-                        gradebook_copy,
-                        course_models,
-                        limits,
-                        verbose,
-                        threads_per_handin(jobs),
-                    )
-                )
-            for future in as_completed(futures):
-                outcome = future.result()
-                sub = outcome.submission
-                problem = guard.check(f"while {sub.folder} was being graded")
-                if problem:
-                    result.failures.append(problem)
-                record(course, sub, outcome.executed, outcome.notes)
-                guard.wrote()
-                key = (sub.student, sub.assignment)
-                result.notes[key] = outcome.notes
-                result.graded.append(sub)
-                if outcome.failure:
-                    result.failures.append(outcome.failure)
-                if on_graded is not None:
-                    on_graded(sub)
-                bar.update()
-        bar.close()
-    problem = guard.check("after grading")
-    if problem:
-        result.failures.append(problem)
+        os.chmod(shutil.copyfile(course.gradebook, gradebook), 0o600)
+        pool = ThreadPoolExecutor(max_workers=jobs)
+        try:
+            args = (base, gradebook, verbose, threads_per_handin(jobs))
+            futures = [pool.submit(grade_submission, course, s, *args) for s in plan.submissions]
+            bar = tqdm(as_completed(futures), "grading", len(futures), disable=not progress)
+            return record_class(course, plan, (future.result() for future in bar), on_graded)
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+
+# --- 3. Record (the grading parent only) --------------------------------------------------------
+
+
+def gradebook_dump(path: Path) -> str:
+    """The gradebook's contents as SQL text, to compare before and after."""
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+        return "\n".join(connection.iterdump())
+
+
+def record(course: Course, outcome: Outcome) -> None:
+    """Write one hand-in's scores into the gradebook: its executed notebooks scored by
+    nbgrader's ``SaveAutoGrades`` and ``AssignLatePenalties`` (its ``timestamp.txt`` against the
+    due date), its other notebooks 0; the notebooks and notes go to ``autograded/``."""
+    sub, cfg = outcome.submission, course.config()
+    db_url = course.coursedir(cfg).db_url
+    with Gradebook(db_url, course.coursedir(cfg).course_id) as gb:
+        gb.update_or_create_student(sub.student)
+        handed_in = timestamp(sub)
+        gb.update_or_create_submission(
+            sub.assignment, sub.student, **({"timestamp": handed_in} if handed_in else {})
+        )
+        for notebook in gb.find_assignment(sub.assignment).notebooks:
+            if f"{notebook.name}.ipynb" not in outcome.executed:
+                # 0 for every graded cell, as nbgrader does for a missing notebook
+                graded = gb.find_submission_notebook(notebook.name, sub.assignment, sub.student)
+                for grade in graded.grades:
+                    grade.auto_score, grade.needs_manual_grade = 0, False
+                gb.db.commit()
+    folder = course.autograded_dir / sub.student / sub.assignment
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for filename, data in outcome.executed.items():
+        nb = nbformat.from_dict(data)
+        resources = {"nbgrader": {"notebook": Path(filename).stem, "assignment": sub.assignment,
+                                  "student": sub.student, "db_url": db_url}}  # fmt: skip
+        for step in (SaveAutoGrades, AssignLatePenalties):
+            step(config=cfg, log=LOG).preprocess(nb, resources)
+        nbformat.write(nb, folder / filename)
+    (folder / NOTES_FILE).write_text(json.dumps(outcome.notes, indent=1), encoding="utf-8")
+
+
+def record_class(
+    course: Course,
+    plan: Plan,
+    outcomes: Iterable[Outcome],
+    on_graded: Callable[[Submission], None] | None = None,
+) -> AutogradeResult:
+    """Record ``outcomes`` as they come; check before each write and at the end that nobody
+    but this process changed the gradebook, and that the files only the instructor may change
+    are as ``plan`` found them."""
+    result = AutogradeResult(failures=list(plan.failures))
+    expected = gradebook_dump(course.gradebook)
+
+    def check(when: str) -> None:
+        if gradebook_dump(course.gradebook) != expected:
+            result.failures.append(
+                f"{course.gradebook} was changed by something other than the grader ({when}). "
+                "The scores in it cannot be trusted: grade again from a fresh gradebook."
+            )
+
+    for outcome in outcomes:
+        check(f"while {outcome.submission.folder} was being graded")
+        record(course, outcome)
+        expected = gradebook_dump(course.gradebook)
+        result.graded.append(outcome.submission)
+        result.failures += [outcome.failure] if outcome.failure else []
+        if on_graded is not None:
+            on_graded(outcome.submission)
+    check("after grading")
     after = snapshot_sources(course)
     changed = sorted(
-        path for path in set(before) | set(after) if before.get(path) != after.get(path)
+        p for p in plan.snapshot.keys() | after.keys() if plan.snapshot.get(p) != after.get(p)
     )
     if changed:
         result.failures.append(

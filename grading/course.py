@@ -1,53 +1,58 @@
-"""The course folder: where nbgrader's steps live and how nbgrader is configured for it."""
+"""The course folder, its ``nbgrader_config.py``, and what every grading step shares."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import sysconfig
-from dataclasses import dataclass
+import types
+import typing
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
-from nbgrader.converters import BaseConverter, NbGraderException
+from nbgrader.apps.api import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
+from nbgrader.utils import find_all_files
 from traitlets.config import Config, PyFileConfigLoader
 
-#: The nbgrader configuration file, at the course root.
+#: The nbgrader configuration file, at the course root: every setting and limit of the grader.
 CONFIG_FILE = "nbgrader_config.py"
-
-#: Logger handed to nbgrader's converters; ``python -m grading -v`` shows its INFO lines.
+#: Logger handed to nbgrader; ``python -m grading -v`` shows it. Otherwise nothing: its errors
+#: are quoted in the GradingError raised after them, and NbGraderAPI complains about the
+#: exchange folder, which the course does not use.
 LOG = logging.getLogger("grading.nbgrader")
+LOG.addHandler(logging.NullHandler())
+T = TypeVar("T")
 
 
 class GradingError(RuntimeError):
     """A grading step cannot go on; the message says what to fix."""
 
 
+def grade_id(cell: dict) -> str | None:
+    """The nbgrader id of a notebook cell (a dict or a ``NotebookNode``), if it has one."""
+    info = cell.get("metadata", {}).get("nbgrader", {}) if isinstance(cell, dict) else {}
+    return info.get("grade_id") or None
+
+
 @dataclass(frozen=True)
 class Course:
-    """An nbgrader course folder, read through its ``nbgrader_config.py``.
-
-    ``root`` need not be this repository: the tests use a copy in a temporary folder. Whatever
-    ``CourseDirectory.root`` the configuration file sets, ``root`` wins.
-    """
+    """An nbgrader course folder, read through its ``nbgrader_config.py``; ``root`` (e.g. a
+    copy in a temporary folder) wins over the file's ``CourseDirectory.root``."""
 
     root: Path
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root).resolve())
 
-    @property
-    def config_file(self) -> Path:
-        return self.root / CONFIG_FILE
+    config_file = property(lambda self: self.root / CONFIG_FILE)
 
     def config(self, **overrides: object) -> Config:
-        """The configuration of ``nbgrader_config.py``, with ``root`` and ``overrides`` applied.
-
-        ``overrides`` maps ``"Class.trait"`` to a value, e.g. ``{"CourseDirectory.db_url": ...}``.
-        Only this course's file is read: user-wide files such as ``~/.jupyter/nbgrader_config.py``
-        are ignored, so that results do not depend on who runs the step.
-        """
+        """``nbgrader_config.py`` with ``root`` and ``overrides`` (``{"Class.trait": value}``)
+        applied; user-wide files such as ``~/.jupyter/nbgrader_config.py`` are not read."""
         if not self.config_file.is_file():
             raise GradingError(
                 f"{self.config_file} not found: the course root {self.root} must hold the "
@@ -65,38 +70,27 @@ class Course:
         return CourseDirectory(config=cfg if cfg is not None else self.config())
 
     def step_dir(self, step: str) -> Path:
-        """The folder of one nbgrader step, e.g. ``step_dir("source_directory")``."""
-        return self.root / getattr(self.coursedir(), step)
+        """The folder of one nbgrader step, e.g. ``step_dir("source")``."""
+        return self.root / getattr(self.coursedir(), f"{step}_directory")
+
+    source_dir = property(lambda self: self.step_dir("source"))
+    release_dir = property(lambda self: self.step_dir("release"))
+    submitted_dir = property(lambda self: self.step_dir("submitted"))
+    autograded_dir = property(lambda self: self.step_dir("autograded"))
+    feedback_dir = property(lambda self: self.step_dir("feedback"))
 
     @property
-    def source_dir(self) -> Path:
-        return self.step_dir("source_directory")
-
-    @property
-    def release_dir(self) -> Path:
-        return self.step_dir("release_directory")
-
-    @property
-    def submitted_dir(self) -> Path:
-        return self.step_dir("submitted_directory")
-
-    @property
-    def autograded_dir(self) -> Path:
-        return self.step_dir("autograded_directory")
-
-    @property
-    def feedback_dir(self) -> Path:
-        return self.step_dir("feedback_directory")
+    def gradebook(self) -> Path:
+        """The SQLite file of the course's gradebook (the grader needs SQLite)."""
+        db_url = self.coursedir().db_url
+        if not db_url.startswith("sqlite:///"):
+            raise GradingError(f"the grader needs an SQLite gradebook; {db_url} is not one.")
+        return Path(db_url.removeprefix("sqlite:///"))
 
     def source_assignments(self) -> list[str]:
         """Names of the assignments in the source folder: its sub-folders holding a notebook."""
-        if not self.source_dir.is_dir():
-            return []
-        return sorted(
-            path.name
-            for path in self.source_dir.iterdir()
-            if path.is_dir() and not path.name.startswith(".") and any(path.glob("*.ipynb"))
-        )
+        found = {path.parent.name for path in self.source_dir.glob("*/*.ipynb")}
+        return sorted(name for name in found if not name.startswith("."))
 
     def source_notebooks(self, assignment: str) -> list[Path]:
         """The instructor notebooks of ``assignment``; a clear error if there are none."""
@@ -110,42 +104,108 @@ class Course:
             )
         return notebooks
 
+    def copy_files(self, source: Path, dest: Path) -> None:
+        """The files of the folder ``source`` into ``dest``, but its notebooks, its links and
+        what ``CourseDirectory.ignore`` names (as nbgrader copies an assignment's files)."""
+        ignore = [*self.coursedir().ignore, "*.ipynb"]
+        for path in map(Path, find_all_files(str(source), ignore)):
+            if not path.is_symlink():
+                (dest / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, dest / path.relative_to(source))
 
-def _put_scripts_on_path() -> None:
-    """Make this environment's console scripts findable by nbgrader's subprocesses.
-
-    nbgrader runs the ``alembic`` command (from ``PATH``) to stamp a new gradebook; with the
-    virtual environment's interpreter called directly, not activated, it would not be found.
-    """
-    scripts = sysconfig.get_path("scripts")
-    if shutil.which("alembic") is None and scripts:
-        os.environ["PATH"] = os.pathsep.join([scripts, os.environ.get("PATH", "")])
-
-
-class _ErrorRecorder(logging.Handler):
-    """Keeps the ERROR messages nbgrader logs, to quote them when a step fails."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+    def nbgrader(self, step: str, what: str, *args: object, **overrides: object) -> None:
+        """Run ``NbGraderAPI.<step>(*args)`` on this course, configured with ``overrides``;
+        its failure becomes a :class:`GradingError` naming ``what``, quoting nbgrader's errors.
+        """
+        if shutil.which("alembic") is None:
+            # nbgrader runs `alembic` to stamp a new gradebook: the environment's scripts must
+            # be on PATH even where its interpreter is called directly, not activated.
+            scripts = sysconfig.get_path("scripts")
+            os.environ["PATH"] = os.pathsep.join([scripts, os.environ.get("PATH", "")])
+        cfg = self.config(**overrides)
+        api = NbGraderAPI(coursedir=self.coursedir(cfg), config=cfg, log=LOG)
+        result = getattr(api, step)(*args)
+        if not result["success"]:
+            log = result.get("log") or ""
+            starts = [log.find(level) for level in ("[ERROR]", "[CRITICAL]") if level in log]
+            details = log[min(starts) :] if starts else result["error"].strip().splitlines()[-1]
+            raise GradingError(f"{what} failed:\n{details.strip()}")
 
 
-def run_converter(converter: BaseConverter, what: str) -> None:
-    """Run an nbgrader converter; turn its failure into a :class:`GradingError` naming ``what``.
+@dataclass(frozen=True)
+class Limits:
+    """What one hand-in may use, and the margins around it: ``c.Limits.*`` of
+    ``nbgrader_config.py``, where each is documented (:meth:`of` reads them)."""
 
-    nbgrader logs the reason (often a traceback) and then raises a generic exception; the
-    error raised here quotes those log messages.
-    """
-    _put_scripts_on_path()
-    recorder = _ErrorRecorder()
-    converter.log.addHandler(recorder)
-    try:
-        converter.start()
-    except NbGraderException as error:
-        details = "\n".join(recorder.messages) or str(error)
-        raise GradingError(f"{what} failed:\n{details}") from error
-    finally:
-        converter.log.removeHandler(recorder)
+    cell_timeout: float | None
+    cell_timeout_factor: float
+    cell_timeout_floor: float
+    notebook_timeout: float
+    memory_mb: int
+    cpu_seconds: int
+    startup_timeout: float
+    margin: float
+    memory_margin_mb: int
+
+    @classmethod
+    def of(cls, course: Course, **overrides: float | None) -> Limits:
+        """The limits of ``course``'s configuration, with ``overrides`` (``None``: keep)."""
+        section, values = course.config().Limits, {}
+        for f in fields(cls):
+            value = overrides.get(f.name)
+            value = section.get(f.name) if value is None else value
+            if value is None and f.name != "cell_timeout":
+                raise GradingError(f"{course.config_file} does not set c.Limits.{f.name}.")
+            if value is not None and value <= 0:
+                raise GradingError(f"the limit {f.name} must be positive, not {value}.")
+            values[f.name] = int(value) if f.type == "int" else value
+        return cls(**values)
+
+    def describe(self) -> str:
+        cell = f"{self.cell_timeout:g} s" if self.cell_timeout else "calibrated seconds"
+        return (
+            f"{cell} per cell, {self.notebook_timeout:g} s per notebook, "
+            f"{self.memory_mb} MiB of memory, {self.cpu_seconds} s of CPU time"
+        )
+
+
+# --- One JSON form for every record the grader passes between processes and jobs -------------
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value):
+        return {f.name: getattr(value, f.name) for f in fields(value)}
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} cannot be written as JSON")
+
+
+def write_json(path: Path, value: Any) -> Path:
+    """Write ``value`` (dataclasses, paths, lists, dicts) to ``path`` as JSON, atomically:
+    a reader (another process, another Slurm job) never sees half a file."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    partial.write_text(json.dumps(value, default=_plain), encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+def read_json(path: Path, kind: type[T]) -> T:
+    """What :func:`write_json` wrote to ``path``, rebuilt as ``kind`` (e.g. a dataclass)."""
+    return _build(kind, json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _build(kind: Any, data: Any) -> Any:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if data is None:
+        return None
+    if is_dataclass(kind):
+        hints = typing.get_type_hints(kind)
+        return kind(**{name: _build(hints[name], value) for name, value in data.items()})
+    if origin in (typing.Union, types.UnionType):
+        return _build(next(arg for arg in args if arg is not type(None)), data)
+    if origin in (list, tuple):
+        return origin(_build(args[0], item) for item in data)
+    if origin is dict:
+        return {key: _build(args[1], value) for key, value in data.items()}
+    return Path(data) if kind is Path else data

@@ -1,33 +1,21 @@
-"""Step 4: feedback for each student, as nbgrader's HTML and as a plain summary.
-
-``feedback/<student>/<assignment>/`` gets, for every graded hand-in:
-
-- ``<notebook>.html``: nbgrader's ``GenerateFeedback`` of the executed notebook, with the
-  hidden tests cut out of the test cells and every output that quotes them withheld
-  (:class:`grading.preprocessors.HideHiddenTests`);
-- ``summary.txt`` and ``summary.html``: the score of each graded cell and, where points were
-  lost to a limit, a dead kernel or a broken notebook, the reason. Built from the gradebook and
-  the grader's notes only (test names, scores, exception names): never from test code.
+"""Step 4: feedback per hand-in in ``feedback/<student>/<assignment>/``: nbgrader's HTML of the
+executed notebook, without the hidden tests and every output that quotes them
+(:class:`grading.preprocessors.HideHiddenTests`), and ``summary.txt``/``summary.html``, built
+from the gradebook and the grader's notes only (scores, reasons, exception names).
 """
 
 from __future__ import annotations
 
 import html
-import json
+import sys
+from pathlib import Path
 
 import nbformat
-from nbgrader.converters import GenerateFeedback
 
-from .autograde import NOTES_FILE
-from .course import LOG, Course, run_converter
+from .autograde import AutogradeResult
+from .course import Course, GradingError, grade_id
 from .preprocessors import LIMIT_ERROR, NOT_RUN_ERROR
-from .report import GradeRow, _points, collect_grades
-
-FEEDBACK_PREPROCESSORS = [
-    "grading.preprocessors.HideHiddenTests",
-    "nbgrader.preprocessors.GetGrades",
-    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-]
+from .report import GradeRow, _points, collect_grades, write_csv
 
 
 def _errors(course: Course, row: GradeRow) -> dict[str, str]:
@@ -36,10 +24,9 @@ def _errors(course: Course, row: GradeRow) -> dict[str, str]:
     errors = {}
     for path in sorted(folder.glob("*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
             names = [o.ename for o in cell.get("outputs", []) if o.output_type == "error"]
-            if grade_id and names:
-                errors[grade_id] = names[-1]
+            if grade_id(cell) and names:
+                errors[grade_id(cell)] = names[-1]
     return errors
 
 
@@ -51,12 +38,7 @@ def summary(course: Course, row: GradeRow) -> str:
         f"total so far: {_points(row.score)} / {_points(row.max_score)}",
         "",
     ]
-    notes_file = course.autograded_dir / row.student / row.assignment / NOTES_FILE
-    notes = json.loads(notes_file.read_text(encoding="utf-8")) if notes_file.is_file() else {}
-    for notebook, reason in sorted(notes.items()):
-        lines.append(f"{notebook}: {reason}")
-    if notes:
-        lines.append("")
+    lines += [*row.reasons, ""] if row.reasons else []
     errors = _errors(course, row)
     for cell in row.cells:
         score = f"{_points(cell.score)} / {_points(cell.max_score)}"
@@ -80,22 +62,10 @@ def write_feedback(course: Course, graded: list[tuple[str, str]]) -> int:
     """Feedback for the hand-ins ``graded`` ((student, assignment) pairs); returns how many."""
     wanted = set(graded)
     rows = [row for row in collect_grades(course) if (row.student, row.assignment) in wanted]
-    for assignment in sorted({assignment for _, assignment in wanted}):
-        students = [s for s, a in sorted(wanted) if a == assignment]
-        with_notebooks = [
-            s for s in students if any((course.autograded_dir / s / assignment).glob("*.ipynb"))
-        ]
-        for student in with_notebooks:
-            cfg = course.config(
-                **{
-                    "CourseDirectory.assignment_id": assignment,
-                    "CourseDirectory.student_id": student,
-                    "GenerateFeedback.preprocessors": FEEDBACK_PREPROCESSORS,
-                }
-            )
-            converter = GenerateFeedback(coursedir=course.coursedir(cfg), config=cfg, log=LOG)
-            converter.force = True
-            run_converter(converter, f"writing the feedback of {student}/{assignment}")
+    for student, assignment in sorted(wanted, key=lambda key: key[::-1]):
+        if any((course.autograded_dir / student / assignment).glob("*.ipynb")):
+            what = f"writing the feedback of {student}/{assignment}"
+            course.nbgrader("generate_feedback", what, assignment, student)
     for row in rows:
         folder = course.feedback_dir / row.student / row.assignment
         folder.mkdir(parents=True, exist_ok=True)
@@ -104,3 +74,14 @@ def write_feedback(course: Course, graded: list[tuple[str, str]]) -> int:
         page = f"<!DOCTYPE html>\n<html><body><pre>{html.escape(text)}</pre></body></html>\n"
         (folder / "summary.html").write_text(page, encoding="utf-8")
     return len(rows)
+
+
+def hand_back(course: Course, result: AutogradeResult, csv: Path) -> None:
+    """After a class is recorded: the feedback of every graded hand-in, and the scores in
+    ``csv``. Feedback that fails is one more of ``result``'s failures (the scores stand)."""
+    try:
+        written = write_feedback(course, [(s.student, s.assignment) for s in result.graded])
+        print(f"feedback for {written} hand-ins in {course.feedback_dir}", file=sys.stderr)
+    except GradingError as error:
+        result.failures.append(str(error))
+    write_csv(collect_grades(course), csv)

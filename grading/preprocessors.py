@@ -15,12 +15,12 @@ from nbgrader.preprocessors import ClearHiddenTests, Execute, OverwriteCells
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Float, Integer, Unicode
 
+from .course import grade_id
+from .sandbox import describe_end
 
-def _index_of(nb: NotebookNode, grade_id: str) -> int | None:
-    for index, cell in enumerate(nb.cells):
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
-            return index
-    return None
+
+def _index_of(nb: NotebookNode, wanted: str) -> int | None:
+    return next((index for index, cell in enumerate(nb.cells) if grade_id(cell) == wanted), None)
 
 
 def _cell_id(wanted: str, nb: NotebookNode) -> str:
@@ -32,14 +32,9 @@ def _cell_id(wanted: str, nb: NotebookNode) -> str:
 
 
 class OverwriteCellsInOrder(OverwriteCells):
-    """nbgrader's :class:`~nbgrader.preprocessors.OverwriteCells`, but a deleted grade cell is
-    put back after the nearest earlier source cell that the hand-in still has.
-
-    nbgrader 0.9.6 puts a missing grade cell back after the source cell just before it, and
-    only finds that cell if it is a grade or solution cell: where it is a read-only cell (such
-    as the question above a written answer), autograding the hand-in fails with a ``KeyError``.
-    The cell put back also gets a cell id (``restored-<grade_id>``), which nbgrader leaves out.
-    """
+    """nbgrader's ``OverwriteCells``, putting a deleted grade cell back after the nearest earlier
+    source cell that the hand-in still has (nbgrader 0.9.6 fails with a ``KeyError`` where the cell
+    just before it is read-only, e.g. a written answer's question), with an id of its own."""
 
     def add_missing_grade_cells(
         self, nb: NotebookNode, resources: ResourcesDict
@@ -74,12 +69,7 @@ NOT_RUN_ERROR = "NotRun"
 
 
 class LimitHit(Exception):
-    """A limit stopped the notebook; ``reason`` says which, in words."""
-
-    def __init__(self, reason: str, limit: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.limit = limit
+    """A limit stopped the notebook; the message says which, in words."""
 
 
 def _error(ename: str, evalue: str) -> NotebookNode:
@@ -90,115 +80,83 @@ def describe_cell(nb: NotebookNode, index: int) -> str:
     """``cell 3 (bce-tests)``: the position counted from 1, and the grade id where there is one."""
     if index < 0:
         return "kernel start-up"
-    grade_id = nb.cells[index].metadata.get("nbgrader", {}).get("grade_id")
-    return f"cell {index + 1}" + (f" ({grade_id})" if grade_id else "")
+    name = grade_id(nb.cells[index])
+    return f"cell {index + 1}" + (f" ({name})" if name else "")
 
 
 class LimitedExecute(Execute):
-    """nbgrader's :class:`~nbgrader.preprocessors.Execute` with the limits of one hand-in.
+    """nbgrader's ``Execute`` within one hand-in's limits: ``timeout`` per cell and
+    ``notebook_timeout`` in all. The first limit hit (a timeout, a ``MemoryError`` at the kernel's
+    address-space limit, the kernel dying) stops the notebook: its cell gets an error output saying
+    why, and every test cell after it one saying it did not run, so that ``SaveAutoGrades`` scores
+    them 0; the reason goes to ``report_dir/<notebook>.json``."""
 
-    Each cell gets at most ``timeout`` seconds and the whole notebook ``notebook_timeout``. The
-    first limit hit stops the notebook: a cell timeout, the notebook timeout, a ``MemoryError``
-    (the kernel's address-space limit) or the kernel dying (``os._exit``, a segfault, the
-    CPU-time limit ...). The cell where it happened gets an error output saying so, and every
-    test cell after it an error output saying it did not run, so that nbgrader's
-    :class:`~nbgrader.preprocessors.SaveAutoGrades` scores them 0 instead of leaving them for
-    manual grading. ``resources["limit"]`` records what happened for the grader.
-    """
-
-    notebook_timeout = Float(1800.0, help="Wall-clock seconds the whole notebook may run.").tag(
-        config=True
-    )
-    memory_mb = Integer(0, help="The kernel's memory limit, for messages only.").tag(config=True)
-    status_file = Unicode("", help="Where the sandbox launcher writes how the kernel ended.").tag(
-        config=True
-    )
-    cpu_seconds = Integer(0, help="The kernel's CPU-time limit, for messages only.").tag(
-        config=True
-    )
-    report_dir = Unicode(
-        "", help="Folder for one JSON report per notebook: the limit hit, if any."
-    ).tag(config=True)
+    notebook_timeout = Float(float("inf"), help="Seconds the notebook may run.").tag(config=True)
+    memory_mb = Integer(0, help="The kernel's memory limit, for messages.").tag(config=True)
+    cpu_seconds = Integer(0, help="The kernel's CPU-time limit, for messages.").tag(config=True)
+    status_file = Unicode("", help="The launcher's file of how the kernel ended.").tag(config=True)
+    report_dir = Unicode("", help="Folder of why each notebook stopped.").tag(config=True)
 
     def _get_timeout(self, cell: NotebookNode | None) -> int | None:
         left = self._deadline - time.monotonic()
         self._notebook_bound = left < (self.timeout or float("inf"))
         return max(1, int(min(self.timeout or float("inf"), left)))
 
+    def _time_limit(self) -> str:
+        """The time limit that ended the current cell, in words."""
+        if self._notebook_bound:
+            return f"the notebook time limit ({self.notebook_timeout:g} s)"
+        return f"the cell time limit ({self.timeout:g} s)"
+
     def preprocess_cell(self, cell, resources, index):
-        self._index = index
+        self._index, where = index, describe_cell(self.nb, index)
         if cell.cell_type == "code" and time.monotonic() >= self._deadline:
-            raise LimitHit(
-                f"the notebook time limit ({self.notebook_timeout:g} s) was reached before "
-                f"{describe_cell(self.nb, index)}",
-                "notebook time",
-            )
+            raise LimitHit(f"the notebook time limit ({self.notebook_timeout:g} s) was reached "
+                           f"before {where}")  # fmt: skip
         cell, resources = super().preprocess_cell(cell, resources, index)
-        for output in cell.get("outputs", []):
-            if output.output_type != "error":
-                continue
-            if output.ename == "CellTimeoutError":
-                limit, what = self._time_limit()
-                raise LimitHit(f"{what} was reached in {describe_cell(self.nb, index)}", limit)
-            if output.ename == "MemoryError":
-                raise LimitHit(
-                    f"the memory limit ({self.memory_mb} MiB) was hit in "
-                    f"{describe_cell(self.nb, index)}",
-                    "memory",
-                )
+        errors = [
+            output.ename for output in cell.get("outputs", []) if output.output_type == "error"
+        ]
+        if "CellTimeoutError" in errors:
+            raise LimitHit(f"{self._time_limit()} was reached in {where}")
+        if any(name.endswith("MemoryError") for name in errors):  # numpy's subclass too
+            raise LimitHit(f"the memory limit ({self.memory_mb} MiB) was hit in {where}")
         return cell, resources
 
-    def _time_limit(self) -> tuple[str, str]:
-        """(limit, in words) of the time limit that ended the current cell."""
-        if self._notebook_bound:
-            return "notebook time", f"the notebook time limit ({self.notebook_timeout:g} s)"
-        return "cell time", f"the cell time limit ({self.timeout:g} s)"
-
     def _kernel_end(self) -> str:
-        from .sandbox import Limits, describe_end  # the launcher's view of how the kernel ended
-
+        """How the kernel ended, as the sandbox launcher saw it."""
         path = Path(self.status_file) if self.status_file else None
         for _ in range(50):  # the launcher writes it once the kernel has been reaped
             if path is not None and path.is_file():
-                limits = Limits(memory_mb=self.memory_mb, cpu_seconds=self.cpu_seconds)
-                return describe_end(json.loads(path.read_text(encoding="utf-8")), limits)
+                return describe_end(json.loads(path.read_text(encoding="utf-8")), self.cpu_seconds)
             time.sleep(0.1)
         return "the kernel died"
 
     def preprocess(self, nb, resources=None, km=None):
-        nb, resources, report = self._run(nb, resources, km)
-        if self.report_dir:
-            name = resources.get("nbgrader", {}).get("notebook", "notebook")
-            path = Path(self.report_dir) / f"{name}.json"
-            path.write_text(json.dumps(report), encoding="utf-8")
-        return nb, resources
-
-    def _run(self, nb, resources, km):
         self._deadline = time.monotonic() + self.notebook_timeout
-        self._index = -1
-        self._notebook_bound = False
+        self._index, self._notebook_bound, reason = -1, False, None
         try:
             nb, resources = super().preprocess(nb, resources, km)
-            return nb, resources, {"limit": None, "reason": None, "cell": None}
         except LimitHit as hit:
-            reason, limit = hit.reason, hit.limit
+            reason = str(hit)
         except CellTimeoutError:  # the kernel did not even answer the interrupt
-            limit, what = self._time_limit()
-            reason = f"{what} was reached in {describe_cell(nb, self._index)}"
-        except DeadKernelError:
-            if self._index < 0:
+            reason = f"{self._time_limit()} was reached in {describe_cell(nb, self._index)}"
+        except RuntimeError as error:  # also nbclient's "Kernel died before replying to ..."
+            if (
+                self._index < 0
+                or not isinstance(error, DeadKernelError)
+                and "died" not in str(error)
+            ):
                 raise  # no code of the hand-in ran yet: the grader's own problem
             reason = f"{self._kernel_end()} in {describe_cell(nb, self._index)}"
-            limit = "kernel died"
-        except RuntimeError as error:  # nbclient: "Kernel died before replying to kernel_info"
-            if self._index < 0 or "died" not in str(error):
-                raise  # no code of the hand-in ran yet: the grader's own problem
-            reason = f"{self._kernel_end()} in {describe_cell(nb, self._index)}"
-            limit = "kernel died"
-        self.log.warning("Stopped: %s", reason)
-        _mark_not_run(nb, self._index, reason)
+        if reason:
+            self.log.warning("Stopped: %s", reason)
+            _mark_not_run(nb, self._index, reason)
         resources = resources if resources is not None else {}
-        return nb, resources, {"limit": limit, "reason": reason, "cell": self._index}
+        if self.report_dir:
+            name = resources.get("nbgrader", {}).get("notebook", "notebook")
+            (Path(self.report_dir) / f"{name}.json").write_text(json.dumps({"reason": reason}))
+        return nb, resources
 
 
 def _mark_not_run(nb: NotebookNode, stopped_at: int, reason: str) -> None:
@@ -242,13 +200,10 @@ class HideHiddenTests(ClearHiddenTests):
 
     def _quotes_secret(self, text: str) -> bool:
         text = _ANSI.sub("", text)
-        if any(secret in text for secret in self._secrets):
-            return True
-        for line in text.split("\n"):
-            line = line.strip()
-            if len(line) >= _MIN_SECRET and any(line in secret for secret in self._secrets):
-                return True
-        return False
+        lines = [line.strip() for line in text.split("\n") if len(line.strip()) >= _MIN_SECRET]
+        return any(
+            secret in text or any(line in secret for line in lines) for secret in self._secrets
+        )
 
     def preprocess_cell(self, cell, resources, cell_index):
         cell, resources = super().preprocess_cell(cell, resources, cell_index)

@@ -1,12 +1,9 @@
-"""Step 3: read the scores back from the gradebook, print them and write ``grades.csv``.
+"""Step 3: the scores from the gradebook, as a table and as ``grades.csv``.
 
-A score row is one student's hand-in of one assignment. Its cells are split the nbgrader way:
-
-- *autograded* cells are test cells (grade cells that are not solution cells): nbgrader scored
-  them by running them; an error means 0 points;
-- *manual* cells are answers graded by a person (grade cells that are also solution cells, and
-  task cells). An answer left as the stub scores 0 at once; any other answer needs manual
-  grading and counts 0 until it gets a score (``nbgrader formgrader``).
+Cells are split the nbgrader way: *autograded* ones are test cells (an error scores 0);
+*manual* ones are answers and tasks, graded by a person (an answer left as the stub scores 0 at
+once). A late hand-in loses the penalty nbgrader's ``AssignLatePenalties`` recorded, as
+nbgrader's own exports count it, and its reasons say so.
 """
 
 from __future__ import annotations
@@ -18,6 +15,7 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook, GradeCell, SubmittedAssignment
 
+from .autograde import NOTES_FILE
 from .course import Course, GradingError
 
 
@@ -43,11 +41,13 @@ class GradeRow:
 
     student: str
     assignment: str
-    score: float  # autograded plus manually given points so far
+    score: float  # autograded plus manually given points so far, less any late penalty
     max_score: float
     cells: tuple[CellGrade, ...]
-    #: why points were lost to a limit, a dead kernel or a broken notebook, per notebook
+    #: why points were lost to a limit, a dead kernel, a broken notebook or lateness
     reasons: tuple[str, ...] = ()
+    seconds_late: float = 0.0  # after the due date (nbgrader's total_seconds_late)
+    late_penalty: float = 0.0
 
     @property
     def auto_score(self) -> float:
@@ -64,20 +64,23 @@ class GradeRow:
 
     def cell(self, grade_id: str) -> CellGrade:
         """The grade of the cell ``grade_id`` (in whichever notebook has it)."""
-        for cell in self.cells:
-            if cell.cell == grade_id:
-                return cell
-        raise KeyError(f"{self.student}/{self.assignment} has no graded cell {grade_id!r}")
+        found = [cell for cell in self.cells if cell.cell == grade_id]
+        if not found:
+            raise KeyError(f"{self.student}/{self.assignment} has no graded cell {grade_id!r}")
+        return found[0]
 
 
-def _reasons(course: Course, student: str, assignment: str) -> tuple[str, ...]:
-    from .autograde import NOTES_FILE  # written by the grading parent beside the notebooks
-
-    path = course.autograded_dir / student / assignment / NOTES_FILE
-    if not path.is_file():
-        return ()
-    notes = json.loads(path.read_text(encoding="utf-8"))
-    return tuple(f"{notebook}: {reason}" for notebook, reason in sorted(notes.items()))
+def _reasons(course: Course, submission: SubmittedAssignment) -> tuple[str, ...]:
+    path = course.autograded_dir / submission.student.id / submission.assignment.name / NOTES_FILE
+    notes = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    reasons = [f"{notebook}: {reason}" for notebook, reason in sorted(notes.items())]
+    if submission.total_seconds_late:
+        penalty = submission.late_submission_penalty
+        reasons.append(
+            f"handed in {submission.total_seconds_late:g} s after the due date"
+            + (f": late penalty {penalty:g} points" if penalty else "")
+        )
+    return tuple(reasons)
 
 
 def _row(course: Course, submission: SubmittedAssignment) -> GradeRow:
@@ -86,43 +89,28 @@ def _row(course: Course, submission: SubmittedAssignment) -> GradeRow:
         solution_ids = {cell.name for cell in notebook.notebook.solution_cells}
         for grade in sorted(notebook.grades, key=lambda grade: grade.name):
             is_test = isinstance(grade.cell, GradeCell) and grade.name not in solution_ids
-            cells.append(
-                CellGrade(
-                    notebook=notebook.name,
-                    cell=grade.name,
-                    autograded=is_test,
-                    score=float(grade.score),
-                    max_score=float(grade.max_score),
-                    needs_manual_grade=bool(grade.needs_manual_grade),
-                )
-            )
+            scores = (float(grade.score), float(grade.max_score), bool(grade.needs_manual_grade))
+            cells.append(CellGrade(notebook.name, grade.name, is_test, *scores))
+    penalty = float(submission.late_submission_penalty or 0)
     return GradeRow(
         student=submission.student.id,
         assignment=submission.assignment.name,
-        score=float(submission.score),
+        score=max(0.0, float(submission.score) - penalty),
         max_score=float(submission.max_score),
         cells=tuple(cells),
-        reasons=_reasons(course, submission.student.id, submission.assignment.name),
+        reasons=_reasons(course, submission),
+        seconds_late=float(submission.total_seconds_late),
+        late_penalty=penalty,
     )
 
 
 def collect_grades(course: Course) -> list[GradeRow]:
     """Every submission in the course's gradebook, sorted by assignment, then student."""
-    coursedir = course.coursedir()
-    db_url = coursedir.db_url
-    if db_url.startswith("sqlite:///"):
-        db_file = Path(db_url.removeprefix("sqlite:///"))
-        if not db_file.is_file():
-            raise GradingError(
-                f"no gradebook at {db_file}: nothing has been graded yet "
-                "(run `python -m grading grade`)."
-            )
-    with Gradebook(db_url, coursedir.course_id) as gradebook:
-        rows = [
-            _row(course, submission)
-            for assignment in gradebook.assignments
-            for submission in assignment.submissions
-        ]
+    if not course.gradebook.is_file():
+        raise GradingError(f"no gradebook at {course.gradebook}: nothing has been graded yet "
+                           "(run `python -m grading grade`).")  # fmt: skip
+    with Gradebook(f"sqlite:///{course.gradebook}", course.coursedir().course_id) as gradebook:
+        rows = [_row(course, sub) for a in gradebook.assignments for sub in a.submissions]
     return sorted(rows, key=lambda row: (row.assignment, row.student))
 
 
@@ -133,57 +121,31 @@ def _points(value: float) -> str:
 def format_table(rows: list[GradeRow]) -> str:
     """A plain-text table: one line per student and assignment."""
     header = ("student", "assignment", "autograded", "total", "needs manual grading", "reason")
-    lines = [
-        (
-            row.student,
-            row.assignment,
-            f"{_points(row.auto_score)} / {_points(row.auto_max_score)}",
-            f"{_points(row.score)} / {_points(row.max_score)}",
-            ", ".join(row.needs_manual_grade) or "-",
-            "; ".join(row.reasons) or "-",
-        )
+    lines = [header] + [
+        (row.student, row.assignment, f"{_points(row.auto_score)} / {_points(row.auto_max_score)}",
+         f"{_points(row.score)} / {_points(row.max_score)}", ", ".join(row.needs_manual_grade)
+         or "-", "; ".join(row.reasons) or "-")
         for row in rows
-    ]
-    widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(
-            str(value).ljust(width) for value, width in zip(line, widths, strict=True)
-        ).rstrip()
-        for line in [header, *lines]
-    )
+    ]  # fmt: skip
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(map(str.ljust, line, widths)).rstrip() for line in lines)
 
 
 #: Columns of ``grades.csv``.
 CSV_COLUMNS = (
-    "student",
-    "assignment",
-    "score",
-    "max_score",
-    "auto_score",
-    "auto_max_score",
-    "needs_manual_grade",
-    "reason",
+    "student assignment score max_score auto_score auto_max_score needs_manual_grade reason"
 )
 
 
 def write_csv(rows: list[GradeRow], path: Path) -> Path:
     """Write ``rows`` to ``path``: one line per student and assignment (task). Cells needing
     manual grading are joined with ``;``; ``reason`` says why points were lost to a limit, a
-    dead kernel or a broken notebook."""
+    dead kernel, a broken notebook or lateness."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(CSV_COLUMNS)
+        writer.writerow(CSV_COLUMNS.split())
         for row in rows:
-            writer.writerow(
-                (
-                    row.student,
-                    row.assignment,
-                    _points(row.score),
-                    _points(row.max_score),
-                    _points(row.auto_score),
-                    _points(row.auto_max_score),
-                    ";".join(row.needs_manual_grade),
-                    "; ".join(row.reasons),
-                )
-            )
+            scores = (row.score, row.max_score, row.auto_score, row.auto_max_score)
+            writer.writerow([row.student, row.assignment, *map(_points, scores),
+                             ";".join(row.needs_manual_grade), "; ".join(row.reasons)])  # fmt: skip
     return path

@@ -1,28 +1,19 @@
 """The sandbox a hand-in's code runs in: resource limits, an unprivileged user, a kernel launcher.
 
-A hand-in's notebook runs in a Jupyter kernel started through this module
-(``python -m grading.sandbox SPEC -- <kernel command>``, named in the kernel spec that
-:mod:`grading.worker` writes). The launcher stays as the kernel's parent: it starts the kernel
-with the memory and CPU-time limits of :class:`Limits`, as the sandbox user when the grader is
-root, in the hand-in's own working folder; when the kernel ends it writes how it ended (exit
-status or signal, CPU time) to a status file the kernel cannot reach, so that the grader can say
-*why* a kernel died (e.g. ``SIGXCPU``: the CPU-time limit).
-
-Where the grader runs as root, each hand-in being graded has a system user of its own,
-``xnn-grade<N>`` (:func:`sandbox_user`), created with ``useradd`` on first use: the kernel
-then cannot write to the gradebook, ``solutions/``, the course's model cache or the files of
-the hand-ins graded beside it, and whatever it leaves running is killed before the user is
-handed to the next hand-in. In a mount namespace of its own, the kernel does not even see the
-gradebook, ``solutions/`` or the other hand-ins.
-Run as another user, the grader applies the limits but cannot change user; it then relies on
-the temporary copy and on checking the gradebook and sources afterwards
-(:mod:`grading.autograde`).
+The sandbox kernel's spec (:mod:`grading.worker`) starts the kernel through :func:`launch`,
+which stays its parent: it sets the memory and CPU-time limits and, where the grader is root,
+a user of the hand-in's own (``xnn-grade<N>``, :func:`sandbox_user`) in a mount namespace that
+hides the gradebook, ``solutions/`` and the other hand-ins; when the kernel ends it writes how
+(exit status or signal, CPU time) to a file the kernel cannot reach, so that the grader can say
+*why* a kernel died. Run as another user, the grader applies the limits and checks the
+gradebook and sources afterwards (:mod:`grading.autograde`).
 """
 
 from __future__ import annotations
 
 import ctypes
 import fcntl
+import itertools
 import json
 import os
 import pwd
@@ -31,92 +22,57 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
+
+from .course import read_json
 
 #: Prefix of the per-slot sandbox users created with ``useradd`` when the grader is root.
 USER_PREFIX = "xnn-grade"
 
-_PR_SET_PDEATHSIG = 1
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits for one hand-in (``python -m grading grade --help`` lists the options).
-
-    The defaults leave room for the course's exercises (which train small models on MNIST on the
-    CPU, a minute or two) while stopping a runaway hand-in long before it holds up a class.
-    """
-
-    cell_timeout: float = 600.0  # wall-clock seconds one cell may run
-    notebook_timeout: float = 1800.0  # wall-clock seconds for the whole notebook
-    memory_mb: int = 8192  # address space of the kernel (RLIMIT_AS), MiB
-    cpu_seconds: int = 3600  # CPU time of the kernel (RLIMIT_CPU), all threads together
-
-    def describe(self) -> str:
-        return (
-            f"{self.cell_timeout:g} s per cell, {self.notebook_timeout:g} s per notebook, "
-            f"{self.memory_mb} MiB of memory, {self.cpu_seconds} s of CPU time"
-        )
-
-
-def is_root() -> bool:
-    return os.geteuid() == 0
-
-
+_PR_SET_PDEATHSIG, _PR_SET_CHILD_SUBREAPER = 1, 36
+_LIBC = ctypes.CDLL(None, use_errno=True)
 #: Root-only folder of the locks that give a grading job a sandbox user of its own.
 LOCK_DIR = Path("/run/xnn-grading")
 
 
 def _create_user(name: str) -> None:
-    try:
-        pwd.getpwnam(name)
-        return
-    except KeyError:
-        pass
     command = ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent"]
     command += ["--shell", "/usr/sbin/nologin", "--user-group", name]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        try:  # another grader created it meanwhile
-            pwd.getpwnam(name)
-        except KeyError:
-            raise RuntimeError(
-                f"could not create the sandbox user {name!r} with useradd: "
-                f"{result.stderr.strip()}. Create it by hand or run the grader as a "
-                "normal user (without the user isolation)."
-            ) from None
+    exists = lambda: name in {entry.pw_name for entry in pwd.getpwall()}  # noqa: E731
+    result = None if exists() else subprocess.run(command, capture_output=True, text=True)
+    if result and result.returncode != 0 and not exists():  # unless another grader made it
+        raise RuntimeError(
+            f"could not create the sandbox user {name!r} with useradd: {result.stderr.strip()}. "
+            "Create it by hand or run the grader as a normal user (without user isolation)."
+        )
 
 
 @contextmanager
-def sandbox_user() -> Iterator[str | None]:
-    """A sandbox user that no other grading job (of this run or of another grader running on
-    the machine) uses while the block runs; ``None`` if the grader is not root (the kernel then
-    runs as the grader). Users are ``xnn-grade<N>``, created with ``useradd`` on first use, and
-    held with a lock in :data:`LOCK_DIR`, so that killing a user's leftover processes never
-    hits another job's kernel."""
-    if not is_root():
-        yield None
+def sandbox_user() -> Iterator[tuple[str | None, tuple[int, ...]]]:
+    """A sandbox user (``xnn-grade<N>``, made with ``useradd`` on first use) that no other grading
+    job uses while the block runs, held with a lock in :data:`LOCK_DIR`; ``None`` if the grader is
+    not root (the kernel then runs as the grader). Also the lock's file descriptor, for the worker
+    to inherit: the lock then holds until the worker has ended the user's processes, even if the
+    grader died first (else another grader could take the user and lose its kernel to them)."""
+    if os.geteuid() != 0:
+        yield None, ()
         return
     LOCK_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
-    number = 0
-    while True:
+    for number in itertools.count():
         handle = open(LOCK_DIR / f"{USER_PREFIX}{number}.lock", "w")  # noqa: SIM115
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             break
         except BlockingIOError:
             handle.close()
-            number += 1
-    try:
-        name = f"{USER_PREFIX}{number}"
-        _create_user(name)
-        yield name
-    finally:
-        handle.close()
+    with handle:
+        _create_user(f"{USER_PREFIX}{number}")
+        yield f"{USER_PREFIX}{number}", (handle.fileno(),)
 
 
 def user_ids(user: str | None) -> tuple[int, int]:
@@ -141,122 +97,101 @@ def give_to(path: Path, user: str | None) -> None:
                 os.chown(target, uid, gid)
 
 
-def kill_user_processes(user: str | None) -> int:
-    """SIGKILL every process of the sandbox user ``user`` (what a hand-in left running);
-    returns how many. Nothing for ``None``: the grader's own processes are never touched."""
-    if user is None:
-        return 0
-    uid, _ = user_ids(user)
-    killed = 0
-    for _ in range(5):  # a process may fork while the list is read
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    if entry.stat().st_uid == uid:
-                        pids.append(int(entry.name))
-                except OSError:
-                    continue
-        if not pids:
-            break
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except OSError:
-                pass
-        time.sleep(0.05)
-    return killed
+def kill_user_processes(user: str | None) -> None:
+    """SIGKILL every process of the sandbox user ``user`` (what a hand-in left running).
+    Nothing for ``None``: the grader's own processes are never touched this way."""
+    if user is not None:
+        uid = user_ids(user)[0]
+        _kill_all(lambda: [p for p in psutil.process_iter(["uids"]) if p.info["uids"].real == uid])
 
 
-def kill_group(pid: int) -> None:
-    """SIGKILL the process group led by ``pid``, if it is still there."""
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
+def kill_descendants() -> None:
+    """SIGKILL every process this one started, and theirs (with :func:`adopt_orphans`, also
+    those that left their parent or their session)."""
+    _kill_all(lambda: psutil.Process().children(recursive=True))
+
+
+def _kill_all(find) -> None:
+    for _ in range(20):  # a process may fork while the list is read
+        processes = find()
+        if not processes:
+            return
+        for process in processes:
+            with suppress(psutil.Error):
+                process.kill()
+        psutil.wait_procs(processes, timeout=1)
+
+
+def die_with_parent(sig: int, parent: int | None = None) -> None:
+    """Have Linux send ``sig`` to this process when its parent ends; at once if the parent is
+    no longer ``parent`` (a pid), i.e. it ended before this was set up."""
+    _LIBC.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    if parent is not None and os.getppid() != parent:
+        os.kill(os.getpid(), sig)
+
+
+def adopt_orphans() -> None:
+    """Become the parent of every orphan among this process's descendants (Linux's child
+    subreaper), so that :func:`kill_descendants` finds what a hand-in left running."""
+    _LIBC.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 @dataclass(frozen=True)
 class KernelSpec:
     """What the launcher needs to know, written as JSON next to the kernel spec."""
 
-    limits: Limits
+    memory_mb: int  # address space of the kernel (RLIMIT_AS)
+    cpu_seconds: int  # CPU time of the kernel (RLIMIT_CPU)
     user: str | None
     workdir: str  # the kernel's working folder (a copy of the hand-in's folder)
     status_file: str  # where the launcher writes how the kernel ended
-    pid_file: str  # where the launcher writes its pid (the kernel's process group)
     #: folders the kernel must reach (interpreter, course library, data)
     reachable: tuple[str, ...] = ()
     #: files and folders of the course the kernel must not see (gradebook, sources, hand-ins)
     hidden: tuple[str, ...] = ()
-
-    def write(self, path: Path) -> Path:
-        data = asdict(self)
-        path.write_text(json.dumps(data), encoding="utf-8")
-        return path
-
-    @classmethod
-    def read(cls, path: Path) -> KernelSpec:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        data["limits"] = Limits(**data["limits"])
-        data["reachable"] = tuple(data.get("reachable", ()))
-        data["hidden"] = tuple(data.get("hidden", ()))
-        return cls(**data)
 
 
 _CLONE_NEWNS = 0x00020000
 _MS_RDONLY, _MS_BIND, _MS_MOVE, _MS_REC, _MS_PRIVATE = 1, 4096, 8192, 16384, 1 << 18
 
 
-def _mount(libc, source: str | None, target: str, fstype: str | None, flags: int, data=None):
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data=None) -> None:
     encode = lambda text: text.encode() if text is not None else None  # noqa: E731
-    if libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)) != 0:
+    if _LIBC.mount(encode(source), encode(target), encode(fstype), flags, encode(data)) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"mount {source} on {target}: {os.strerror(errno)}")
-
-
-def _blocked(path: Path) -> tuple[Path, Path] | None:
-    """The first folder above ``path`` that other users cannot enter, and its child on the
-    way to ``path``; ``None`` if every folder on the way is open."""
-    parts = path.parts
-    for depth in range(1, len(parts)):
-        folder = Path(*parts[:depth])
-        if not folder.stat().st_mode & 0o001:
-            return folder, Path(*parts[: depth + 1])
-    return None
 
 
 def _private_mounts(spec: KernelSpec, staging: Path) -> None:
     """In a new mount namespace (root only): hide the course's gradebook, sources and hand-ins,
     and make the folders the kernel needs reachable where a private folder (such as /root)
     sits on their way, without changing anything outside the namespace."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(_CLONE_NEWNS) != 0:
+    if _LIBC.unshare(_CLONE_NEWNS) != 0:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
-    _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
+    _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
     for path in spec.hidden:
         target = Path(path)
         if target.is_dir():
-            _mount(libc, "tmpfs", str(target), "tmpfs", _MS_RDONLY, "mode=755,size=4k")
+            _mount("tmpfs", str(target), "tmpfs", _MS_RDONLY, "mode=755,size=4k")
         elif target.is_file():
-            _mount(libc, "/dev/null", str(target), None, _MS_BIND)
-    blocked: dict[Path, set[Path]] = {}
-    for path in spec.reachable:
-        found = _blocked(Path(path))
-        if found:
-            blocked.setdefault(found[0], set()).add(found[1])
+            _mount("/dev/null", str(target), None, _MS_BIND)
+    blocked: dict[Path, set[Path]] = {}  # the first folder on the way others cannot enter
+    for path in map(Path, spec.reachable):
+        for folder, child in itertools.pairwise([*reversed(path.parents), path]):
+            if not folder.stat().st_mode & 0o001:
+                blocked.setdefault(folder, set()).add(child)
+                break
     for index, (folder, children) in enumerate(sorted(blocked.items())):
         kept = []
         for number, child in enumerate(sorted(children)):
             hold = staging / f"hold-{index}-{number}"
             hold.mkdir(parents=True)
-            _mount(libc, str(child), str(hold), None, _MS_BIND | _MS_REC)
+            _mount(str(child), str(hold), None, _MS_BIND | _MS_REC)
             kept.append((child, hold))
-        _mount(libc, "tmpfs", str(folder), "tmpfs", 0, "mode=755")
+        _mount("tmpfs", str(folder), "tmpfs", 0, "mode=755")
         for child, hold in kept:
             (folder / child.name).mkdir()
-            _mount(libc, str(hold), str(child), None, _MS_MOVE)
+            _mount(str(hold), str(child), None, _MS_MOVE)
 
 
 def _private_connection_file(argv: list[str], spec: KernelSpec, uid: int, gid: int) -> list[str]:
@@ -277,10 +212,9 @@ def _private_connection_file(argv: list[str], spec: KernelSpec, uid: int, gid: i
 def _child(argv: list[str], spec: KernelSpec, uid: int, gid: int) -> None:
     """In the forked child: limits, user, working folder, then the kernel. Never returns."""
     try:
-        limits = spec.limits
-        memory = limits.memory_mb * 1024 * 1024
+        memory = spec.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        cpu = int(limits.cpu_seconds)
+        cpu = int(spec.cpu_seconds)
         # SIGXCPU at the soft limit, SIGKILL a few seconds later if it is caught.
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core files from a segfault
@@ -298,9 +232,7 @@ def _child(argv: list[str], spec: KernelSpec, uid: int, gid: int) -> None:
             os.setuid(uid)
             home = Path(spec.workdir).parent / "home"
             os.environ.update(HOME=str(home), USER=spec.user, LOGNAME=spec.user)
-        # Die with the launcher (cleared by setuid, so set afterwards).
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        die_with_parent(signal.SIGKILL)  # with the launcher (setuid clears it: set after)
         os.umask(0o077)
         os.chdir(spec.workdir)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -317,11 +249,9 @@ def _child(argv: list[str], spec: KernelSpec, uid: int, gid: int) -> None:
 
 def launch(spec_file: Path, argv: list[str]) -> int:
     """Run ``argv`` (the kernel command) in the sandbox of ``spec_file``; returns its status."""
-    spec = KernelSpec.read(spec_file)
+    spec = read_json(spec_file, KernelSpec)
     uid, gid = user_ids(spec.user)
     argv = _private_connection_file(argv, spec, uid, gid)
-    Path(spec.pid_file).write_text(str(os.getpid()), encoding="utf-8")
-    started = time.monotonic()
     pid = os.fork()
     if pid == 0:
         _child(argv, spec, uid, gid)
@@ -329,34 +259,23 @@ def launch(spec_file: Path, argv: list[str]) -> int:
     # kernel should see it. SIGTERM is passed on.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda signum, frame: os.kill(pid, signal.SIGTERM))
-    while True:
-        try:
-            _, status, usage = os.wait4(pid, 0)
-            break
-        except ChildProcessError:
-            status, usage = 0, None
-            break
-        except InterruptedError:
-            continue
+    _, status, usage = os.wait4(pid, 0)  # retried after the SIGTERM handler (PEP 475)
     ended = {
         "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
         "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-        "cpu_seconds": (usage.ru_utime + usage.ru_stime) if usage else None,
-        "wall_seconds": time.monotonic() - started,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
     }
     Path(spec.status_file).write_text(json.dumps(ended), encoding="utf-8")
-    if ended["signal"] is not None:
-        return 128 + ended["signal"]
-    return ended["exit_code"] or 0
+    return 128 + ended["signal"] if ended["signal"] is not None else ended["exit_code"]
 
 
-def describe_end(status: dict, limits: Limits) -> str:
-    """Why a kernel ended, in words, from the status the launcher wrote."""
+def describe_end(status: dict, cpu_seconds: int) -> str:
+    """Why a kernel ended, in words, from the status the launcher wrote; ``cpu_seconds``: its
+    CPU-time limit."""
     sig = status.get("signal")
-    if sig in (signal.SIGXCPU, signal.SIGKILL) and (status.get("cpu_seconds") or 0) >= (
-        limits.cpu_seconds - 1
-    ):
-        return f"it hit the CPU-time limit ({limits.cpu_seconds} s)"
+    used = status.get("cpu_seconds") or 0
+    if sig in (signal.SIGXCPU, signal.SIGKILL) and used >= cpu_seconds - 1:
+        return f"it hit the CPU-time limit ({cpu_seconds} s)"
     if sig is not None:
         name = signal.Signals(sig).name
         if sig == signal.SIGSEGV:
@@ -369,9 +288,8 @@ def describe_end(status: dict, limits: Limits) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 3 or argv[1] != "--":
-        print("usage: python -m grading.sandbox SPEC.json -- KERNEL-COMMAND...", file=sys.stderr)
-        return 2
+    """``SPEC.json -- KERNEL-COMMAND...``, as the sandbox kernel's spec runs it."""
+    die_with_parent(signal.SIGTERM)  # with the worker (passed on to the kernel)
     return launch(Path(argv[0]), argv[2:])
 
 

@@ -33,19 +33,17 @@ from nbclient.exceptions import DeadKernelError
 from nbconvert.filters import strip_ansi
 from nbformat import NotebookNode
 from nbgrader.nbgraderformat import SchemaTooNewError, SchemaTooOldError
+from nbgrader.utils import is_grade, is_solution
 from nbgrader.validator import Validator
 
-from .course import Course, GradingError
+from .course import Course, GradingError, grade_id
 
 #: The repository root: its ``nbgrader_config.py`` configures the run (e.g. the cell timeout).
 REPO = Path(__file__).resolve().parent.parent
-
 #: The kernel every exercise names and the grader runs hand-ins in.
 KERNEL = "python3"
-
 #: Printed lines are wrapped to fit a terminal.
 WIDTH = 96
-
 #: How an exercise is named on the command line.
 USAGE = "make validate NB=exercises/<assignment>/<notebook>.ipynb"
 
@@ -60,13 +58,11 @@ class Problem:
     reason: str
 
     def describe(self) -> str:
-        if self.kind == "kernel":
-            return f"the kernel stopped while running the notebook: {self.reason}"
-        if self.kind == "answer":
-            return f"{self.task}: answer `{self.cell}` is not given yet ({self.reason})"
-        if self.kind == "locked":
-            return f"{self.task}: {self.reason} in the read-only cell `{self.cell}`"
-        return f"{self.task}: test `{self.cell}` fails: {self.reason}"
+        return {
+            "kernel": f"the kernel stopped while running the notebook: {self.reason}",
+            "answer": f"{self.task}: answer `{self.cell}` is not given yet ({self.reason})",
+            "locked": f"{self.task}: {self.reason} in the read-only cell `{self.cell}`",
+        }.get(self.kind, f"{self.task}: test `{self.cell}` fails: {self.reason}")
 
 
 @dataclass
@@ -88,23 +84,16 @@ class Validation:
 
 @contextmanager
 def course_kernel() -> Iterator[None]:
-    """Make ``python3`` this environment's kernel for as long as the block runs.
-
-    Jupyter looks kernels up in ``$JUPYTER_PATH`` first, then in the user's and the system's
-    folders, so a ``python3`` kernel installed elsewhere (another Python, a user-wide
-    ``ipykernel install``) could run the notebook instead. This environment's own kernel spec
-    (from ipykernel) is put first; its ``python`` command runs this very interpreter.
-    """
+    """Make ``python3`` this environment's kernel while the block runs: its spec (from
+    ipykernel) first in ``$JUPYTER_PATH``, before any other Python's or user-wide kernel."""
     ours = str(Path(sysconfig.get_path("data")) / "share" / "jupyter")
     previous = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (ours, previous) if p)
     try:
         yield
     finally:
-        if previous is None:
-            del os.environ["JUPYTER_PATH"]
-        else:
-            os.environ["JUPYTER_PATH"] = previous
+        os.environ.pop("JUPYTER_PATH")
+        os.environ.update({"JUPYTER_PATH": previous} if previous is not None else {})
 
 
 def _exercises() -> str:
@@ -127,7 +116,7 @@ def read_exercise(path: Path) -> NotebookNode:
         nb = nbformat.read(path, as_version=4)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, nbformat.reader.NotJSONError) as e:
         raise GradingError(f"{path} is not a readable Jupyter notebook: {e}") from e
-    if not any(_grade_id(cell) and _info(cell).get("grade") for cell in nb.cells):
+    if not any(grade_id(cell) and is_grade(cell) for cell in nb.cells):
         raise GradingError(
             f"{path} has no graded cells, so it is not an exercise: validate a notebook from "
             f"exercises/ (exercises: {_exercises()})."
@@ -135,18 +124,9 @@ def read_exercise(path: Path) -> NotebookNode:
     return nb
 
 
-def _info(cell: NotebookNode) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
-def _grade_id(cell: NotebookNode) -> str:
-    return _info(cell).get("grade_id", "")
-
-
 def _tasks(nb: NotebookNode) -> list[str]:
     """Each cell's task: the heading of the nearest markdown heading cell above it."""
-    tasks = []
-    heading = "before the first task"
+    tasks, heading = [], "before the first task"
     for cell in nb.cells:
         first = cell.source.lstrip().split("\n", 1)[0]
         if cell.cell_type == "markdown" and first.startswith("#"):
@@ -173,16 +153,14 @@ def _reason(raw_error: str) -> str:
 
 
 def _count_tests(nb: NotebookNode) -> int:
-    return sum(1 for c in nb.cells if _info(c).get("grade") and not _info(c).get("solution"))
+    return sum(is_grade(cell) and not is_solution(cell) for cell in nb.cells)
 
 
 def _cell_for(source: str, nb: NotebookNode, taken: set[str]) -> NotebookNode | None:
     """The notebook's graded or locked cell whose source is ``source`` (nbgrader reports
     cells by their source)."""
-    for cell in nb.cells:
-        if _grade_id(cell) and _grade_id(cell) not in taken and cell.source.strip() == source:
-            return cell
-    return None
+    free = (c for c in nb.cells if grade_id(c) and grade_id(c) not in taken)
+    return next((cell for cell in free if cell.source.strip() == source), None)
 
 
 class _KeepingValidator(Validator):
@@ -202,23 +180,19 @@ def _first_error(executed: NotebookNode | None, tasks: list[str], listed: set[st
         return None
     for index, cell in enumerate(executed.cells):
         errors = [out for out in cell.get("outputs", []) if out.output_type == "error"]
-        if errors and _grade_id(cell) in listed:
+        if errors and grade_id(cell) in listed:
             return None
         if errors:
-            name = f"cell `{_grade_id(cell)}`" if _grade_id(cell) else "a cell"
+            name = f"cell `{grade_id(cell)}`" if grade_id(cell) else "a cell"
             where = f"{tasks[index]}, {name} (cell {index + 1} of {len(tasks)})"
             return f"{where}: {_reason(chr(10).join(errors[0].traceback))}"
     return None
 
 
 def validate(path: Path) -> Validation:
-    """Run the notebook at ``path`` top to bottom like the grader, with nbgrader's validator.
-
-    Every cell runs even after an error; a test cell fails if it raises, an answer cell fails
-    while it still holds the exercise's placeholder, and read-only cells must be as released
-    (the grader restores them, so edits there do not count). Raises :class:`GradingError`
-    naming the file for bad input.
-    """
+    """Run the notebook at ``path`` top to bottom like the grader, with nbgrader's validator:
+    every cell runs even after an error; a test fails if it raises, an answer while it holds the
+    placeholder, a read-only cell if it was edited. Bad input: a :class:`GradingError` naming it."""
     path = Path(path)
     nb = read_exercise(path)
     cfg = Course(REPO).config()
@@ -239,24 +213,24 @@ def validate(path: Path) -> Validation:
         stopped = Problem(task="the whole notebook", cell="-", kind="kernel", reason=str(error))
         return Validation(notebook=path, tests=_count_tests(nb), problems=[stopped])
     headings = _tasks(nb)
-    tasks = {_grade_id(cell): task for cell, task in zip(nb.cells, headings, strict=True)}
+    tasks = {grade_id(cell): task for cell, task in zip(nb.cells, headings, strict=True)}
     taken: set[str] = set()
     problems = []
     for kind, key in (("locked", "type_changed"), ("locked", "changed"), ("test", "failed")):
         for item in results.get(key, []):
             cell = _cell_for(item["source"], nb, taken)
-            grade_id = _grade_id(cell) if cell is not None else "?"
-            taken.add(grade_id)
+            cell_id = (cell is not None and grade_id(cell)) or "?"
+            taken.add(cell_id)
             if key == "type_changed":
                 reason = f"changed from a {item['new_type']} cell to a {item['old_type']} cell"
             elif key == "changed":
                 reason = "you changed the code or text"
             else:
                 reason = _reason(item["raw_error"])
-                if cell is not None and _info(cell).get("solution"):
+                if cell is not None and is_solution(cell):
                     kind = "answer"
-            task = tasks.get(grade_id, "unknown task")
-            problems.append(Problem(task=task, cell=grade_id, kind=kind, reason=reason))
+            task = tasks.get(cell_id, "unknown task")
+            problems.append(Problem(task=task, cell=cell_id, kind=kind, reason=reason))
     kernel = nb.metadata.get("kernelspec", {}).get("name")
     return Validation(
         notebook=path,
@@ -281,8 +255,7 @@ def report(result: Validation) -> str:
             "test(s) pass and every answer is given.",
             "The grader also runs hidden tests, and a person reads the written answers.",
         ]
-        return "\n".join(_wrap(line) for line in lines)
-    if any(problem.kind == "locked" for problem in result.problems):
+    elif any(problem.kind == "locked" for problem in result.problems):
         lines.append(
             f"NOT READY: {result.notebook} has changes in read-only cells. The grader puts "
             "the original cells back, so these changes will not count; undo them (copy the "
@@ -291,7 +264,7 @@ def report(result: Validation) -> str:
     else:
         lines.append(f"NOT READY: {result.notebook} still fails {len(result.problems)} check(s):")
     lines += [f"  - {problem.describe()}" for problem in result.problems]
-    if result.first_error:
+    if result.first_error and not result.ok:
         lines.append(
             "Tests also fail when a cell above them fails; the run's first error is in "
             f"{result.first_error}"
@@ -320,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(report(result))
-    return 0 if result.ok else 1
+    return int(not result.ok)
 
 
 if __name__ == "__main__":

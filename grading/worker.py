@@ -1,37 +1,33 @@
-"""The child process that grades one hand-in: ``python -m grading.worker JOB.json``.
+"""The process that grades one hand-in: ``python -m grading.worker JOB.json PARENT_PID``.
 
-:mod:`grading.autograde` starts one per hand-in, several at once. The worker runs nbgrader's own
-``Autograde`` converter on a private copy of the course in a temporary workspace (the hand-in's
-notebooks, a copy of the gradebook made after the assignment was registered, the real
-``solutions/`` read for the locked cells), with the kernel started in the sandbox of
-:mod:`grading.sandbox` and executed by :class:`grading.preprocessors.LimitedExecute`. It never
-opens the course's gradebook: the grading parent reads the executed notebook and the report the
-worker leaves in the workspace and records the scores itself.
+It runs nbgrader's autograding (``NbGraderAPI.autograde``) on a private copy of the course in a
+workspace, the kernel in the sandbox of :mod:`grading.sandbox`, and leaves an
+:class:`~grading.autograde.Outcome` in ``ws/private/outcome.json``; it never opens the course's
+gradebook. It ends with its parent (a parent-death signal) and, as a child subreaper, kills
+whatever the hand-in started, even in another session, before it exits.
 
-Workspace layout (``ws`` is made by the parent, private to the grader)::
-
-    ws/course/      nbgrader's root: gradebook copy, submitted/ and autograded/ (grader only)
-    ws/private/     sandbox spec, kernel status and pid, Jupyter runtime, reports (grader only)
-    ws/jupyter/     the sandbox kernel spec (readable)
-    ws/kernel/      the kernel's own folders, owned by the sandbox user: work/ (its working
-                    folder), home/, tmp/, cache/ (XNN_CACHE_DIR), course-models/
+Workspace: ``ws/course/`` (nbgrader's root: gradebook copy, submitted/, autograded/) and
+``ws/private/`` are the grader's; ``ws/jupyter/`` holds the kernel spec; ``ws/kernel/`` belongs
+to the sandbox user: ``work/`` (the kernel's folder), ``home/``, ``tmp/``, ``cache/``
+(``XNN_CACHE_DIR``) and ``course-models/``.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import logging
 import os
 import shutil
+import signal
 import sys
-from dataclasses import asdict, dataclass
+import warnings
 from pathlib import Path
 
-from nbgrader.converters import Autograde
+import nbformat
 
-from .course import LOG, Course, run_converter
-from .sandbox import KernelSpec, Limits, give_to
+from . import sandbox
+from .autograde import Job, Outcome
+from .course import Course, read_json, write_json
 
 #: The kernel spec name of the sandbox kernel.
 KERNEL_NAME = "xnn-sandbox"
@@ -40,65 +36,6 @@ KERNEL_NAME = "xnn-sandbox"
 MODEL_CACHE_ENV = "XNN_CACHE_DIR"
 #: The course library's folder for the course models (``lib.train.COURSE_CACHE_DIR_ENV``).
 COURSE_CACHE_ENV = "XNN_COURSE_CACHE_DIR"
-
-AUTOGRADE_PREPROCESSORS = [
-    "grading.preprocessors.LimitedExecute",
-    "nbgrader.preprocessors.IgnorePattern",
-    "nbconvert.preprocessors.ClearMetadataPreprocessor",
-    "nbgrader.preprocessors.LimitOutput",
-    "nbgrader.preprocessors.SaveAutoGrades",
-    "nbgrader.preprocessors.AssignLatePenalties",
-    "nbgrader.preprocessors.CheckCellMetadata",
-]
-
-
-@dataclass(frozen=True)
-class Job:
-    """One hand-in to grade, as the parent hands it to the worker."""
-
-    root: str  # the course root
-    student: str
-    assignment: str
-    notebooks: list[str]  # paths of the hand-in's notebooks that passed the checks
-    folder: str  # the hand-in's folder (its other files are copied to the kernel's work/)
-    workspace: str
-    gradebook: str  # the gradebook copy to start from
-    course_models: str | None  # the course model cache to copy, if any
-    user: str | None
-    limits: Limits
-    #: OpenMP threads of the kernel (torch's intra-op threads): the grader's share of the cores
-    #: for one hand-in. ``None`` leaves the kernel's default, one thread per core, which with
-    #: several hand-ins at once oversubscribes the cores (a 4-hand-in class ran 2.3x slower).
-    threads: int | None = None
-
-    def write(self, path: Path) -> Path:
-        path.write_text(json.dumps(asdict(self)), encoding="utf-8")
-        return path
-
-    @classmethod
-    def read(cls, path: Path) -> Job:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        data["limits"] = Limits(**data["limits"])
-        return cls(**data)
-
-    @property
-    def autograded(self) -> Path:
-        return Path(self.workspace) / "course" / "autograded" / self.student / self.assignment
-
-    @property
-    def reports(self) -> Path:
-        return Path(self.workspace) / "private" / "reports"
-
-
-def _copy_files(source: Path, dest: Path) -> None:
-    """The non-notebook files of ``source`` (data a hand-in reads) into ``dest``."""
-    if not source.is_dir():
-        return
-    for path in source.rglob("*"):
-        if path.is_file() and not path.is_symlink() and path.suffix != ".ipynb":
-            target = dest / path.relative_to(source)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
 
 
 def _library_root() -> Path:
@@ -112,15 +49,10 @@ def _library_root() -> Path:
 
 def _reachable() -> tuple[str, ...]:
     """Folders the kernel reads: the interpreter, the environment, the course library, data."""
-    paths = {
-        os.path.realpath(sys.base_prefix),
-        os.path.realpath(sys.prefix),
-        os.path.dirname(os.path.realpath(sys.executable)),
-        str(_library_root()),
-    }
+    paths = {sys.base_prefix, sys.prefix, os.path.dirname(sys.executable), str(_library_root())}
     if os.environ.get("XNN_DATA_DIR"):
-        paths.add(os.path.realpath(os.environ["XNN_DATA_DIR"]))
-    return tuple(sorted(paths))
+        paths.add(os.environ["XNN_DATA_DIR"])
+    return tuple(sorted({os.path.realpath(path) for path in paths}))
 
 
 def _hidden(root: Path) -> tuple[str, ...]:
@@ -130,48 +62,49 @@ def _hidden(root: Path) -> tuple[str, ...]:
     paths = []
     for base in {root.resolve(), _library_root()}:
         course = Course(base)
-        if not course.config_file.is_file():
-            continue
-        coursedir = course.coursedir()
-        for step in ("source_directory", "submitted_directory", "autograded_directory"):
-            paths.append(base / getattr(coursedir, step))
-        paths.append(base / coursedir.feedback_directory)
-        if coursedir.db_url.startswith("sqlite:///"):
-            paths.append(Path(coursedir.db_url.removeprefix("sqlite:///")))
+        if course.config_file.is_file():
+            paths += [course.step_dir(step) for step in ("source", "submitted", "autograded")]
+            paths += [course.feedback_dir, course.gradebook]
     return tuple(sorted({str(path) for path in paths if path.exists()}))
 
 
 def prepare(job: Job) -> dict[str, str]:
     """Lay out the workspace; returns the environment of the kernel."""
-    ws = Path(job.workspace)
-    course, private, kernel = ws / "course", ws / "private", ws / "kernel"
-    for folder in (course, private, private / "runtime", job.reports):
+    ws, sub = job.workspace, job.submission
+    private, kernel = ws / "private", ws / "kernel"
+    for folder in (ws / "course", private / "runtime", private / "reports"):
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    submitted = course / "submitted" / job.student / job.assignment
+    submitted = ws / "course" / "submitted" / sub.student / sub.assignment
     submitted.mkdir(parents=True)
-    for notebook in job.notebooks:
-        shutil.copyfile(notebook, submitted / Path(notebook).name)
-    shutil.copyfile(job.gradebook, course / "gradebook.db")
+    for notebook in sub.runnable:
+        shutil.copyfile(notebook, submitted / notebook.name)
+    if (sub.folder / "timestamp.txt").is_file():  # for nbgrader's late penalties
+        shutil.copyfile(sub.folder / "timestamp.txt", submitted / "timestamp.txt")
+    shutil.copyfile(job.gradebook, ws / "course" / "gradebook.db")
 
     folders = {name: kernel / name for name in ("work", "home", "tmp", "cache", "course-models")}
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
-    _copy_files(Path(job.root) / "solutions" / job.assignment, folders["work"])
-    _copy_files(Path(job.folder), folders["work"])
-    if job.course_models and Path(job.course_models).is_dir():
+    # The hand-in's own files first, then the instructor's on top, as nbgrader's autograde
+    # does: a hand-in cannot replace a data or helper file of the assignment.
+    course = Course(job.root)
+    course.copy_files(sub.folder, folders["work"])
+    course.copy_files(course.source_dir / sub.assignment, folders["work"])
+    if sub.course_models and sub.course_models.is_dir():
         # A fresh copy per hand-in: nothing a hand-in does to it reaches the next one.
-        shutil.copytree(job.course_models, folders["course-models"], dirs_exist_ok=True)
-    give_to(kernel, job.user)
+        shutil.copytree(sub.course_models, folders["course-models"], dirs_exist_ok=True)
+    sandbox.give_to(kernel, job.user)
 
-    spec = KernelSpec(
-        limits=job.limits,
+    spec = sandbox.KernelSpec(
+        memory_mb=sub.limits.memory_mb,
+        cpu_seconds=sub.limits.cpu_seconds,
         user=job.user,
         workdir=str(folders["work"]),
         status_file=str(private / "kernel-status.json"),
-        pid_file=str(private / "kernel.pid"),
         reachable=_reachable(),
-        hidden=_hidden(Path(job.root)),
-    ).write(private / "sandbox.json")
+        hidden=_hidden(job.root),
+    )
+    write_json(private / "sandbox.json", spec)
     env = {
         MODEL_CACHE_ENV: str(folders["cache"]),
         COURSE_CACHE_ENV: str(folders["course-models"]),
@@ -184,19 +117,10 @@ def prepare(job: Job) -> dict[str, str]:
     }
     if job.threads:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(job.threads)
+    launcher = "import sys; from grading.sandbox import main; sys.exit(main(sys.argv[1:]))"
     kernel_spec = {
-        "argv": [
-            sys.executable,
-            "-c",
-            "import sys; from grading.sandbox import main; sys.exit(main(sys.argv[1:]))",
-            str(spec),
-            "--",
-            sys.executable,
-            "-m",
-            "ipykernel_launcher",
-            "-f",
-            "{connection_file}",
-        ],
+        "argv": [sys.executable, "-c", launcher, str(private / "sandbox.json"), "--"]
+        + [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (grading sandbox)",
         "language": "python",
         "env": env,
@@ -208,44 +132,60 @@ def prepare(job: Job) -> dict[str, str]:
     return env
 
 
-def run(job: Job) -> None:
+def run(job: Job) -> Outcome:
     """Autograde the hand-in of ``job`` in its workspace (see the module docstring)."""
     prepare(job)
-    ws = Path(job.workspace)
+    ws, sub, limits = job.workspace, job.submission, job.submission.limits
     os.environ["JUPYTER_PATH"] = str(ws / "jupyter")
     os.environ["JUPYTER_RUNTIME_DIR"] = str(ws / "private" / "runtime")
-    limits = job.limits
-    cfg = Course(Path(job.root)).config(
+    reports = ws / "private" / "reports"
+    status = str(ws / "private" / "kernel-status.json")
+    Course(job.root).nbgrader(
+        "autograde",
+        f"autograding {sub.folder}",
+        sub.assignment,
+        sub.student,
         **{
             "CourseDirectory.root": str(ws / "course"),
-            "CourseDirectory.source_directory": str(Path(job.root).resolve() / "solutions"),
+            "CourseDirectory.source_directory": str(Course(job.root).source_dir),
             "CourseDirectory.db_url": f"sqlite:///{ws / 'course' / 'gradebook.db'}",
-            "CourseDirectory.assignment_id": job.assignment,
-            "CourseDirectory.student_id": job.student,
-            "Autograde.autograde_preprocessors": AUTOGRADE_PREPROCESSORS,
             "LimitedExecute.kernel_name": KERNEL_NAME,
-            # A loaded machine can take a while to start a kernel; that is not the hand-in's.
-            "LimitedExecute.startup_timeout": 300,
+            "LimitedExecute.startup_timeout": int(limits.startup_timeout),
             "LimitedExecute.timeout": int(limits.cell_timeout),
-            "LimitedExecute.notebook_timeout": float(limits.notebook_timeout),
-            "LimitedExecute.memory_mb": int(limits.memory_mb),
-            "LimitedExecute.cpu_seconds": int(limits.cpu_seconds),
-            "LimitedExecute.status_file": str(ws / "private" / "kernel-status.json"),
-            "LimitedExecute.report_dir": str(job.reports),
-        }
+            "LimitedExecute.notebook_timeout": limits.notebook_timeout,
+            "LimitedExecute.memory_mb": limits.memory_mb,
+            "LimitedExecute.cpu_seconds": limits.cpu_seconds,
+            "LimitedExecute.status_file": status,
+            "LimitedExecute.report_dir": str(reports),
+        },
     )
-    converter = Autograde(coursedir=Course(ws / "course").coursedir(cfg), config=cfg, log=LOG)
-    converter.force = True
-    converter.create_student = True
-    run_converter(converter, f"autograding {job.folder}")
+    outcome = Outcome(sub, notes=dict(sub.notes))
+    autograded = ws / "course" / "autograded" / sub.student / sub.assignment
+    for path in sub.runnable:
+        outcome.executed[path.name] = nbformat.read(autograded / path.name, as_version=4)
+        reason = json.loads((reports / f"{path.stem}.json").read_text(encoding="utf-8"))["reason"]
+        if reason:
+            outcome.notes[path.name] = reason
+    return outcome
 
 
 def main(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.ERROR, format="[grading.worker] %(message)s")
-    import warnings
+    job = read_json(Path(argv[0]), Job)
 
+    def end(signum: int | None = None, frame: object = None) -> None:
+        sandbox.kill_descendants()
+        sandbox.kill_user_processes(job.user)
+        if signum:
+            os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, end)
+    sandbox.die_with_parent(signal.SIGTERM, int(argv[1]))
+    sandbox.adopt_orphans()
     warnings.filterwarnings("ignore")  # nbgrader's SQLAlchemy and nbformat noise
-    run(Job.read(Path(argv[0])))
+    try:
+        write_json(job.workspace / "private" / "outcome.json", run(job))
+    finally:
+        end()
     return 0
 
 

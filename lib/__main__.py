@@ -3,14 +3,18 @@
 ``course-models`` trains, or loads from the course cache, every course model that the
 chapters, exercises and grader share (:func:`lib.train.course_models`), so that a book build, a
 test run or a grading run afterwards only loads them. ``$XNN_COURSE_CACHE_DIR`` chooses the
-folder (default: ``.cache/models``); ``--list`` names the models without training.
+folder (default: ``.cache/models``); ``--list`` names the models without training; ``--for
+NOTEBOOK...`` keeps to the models those notebooks' code calls (the grader prepares only those).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 import time
+from pathlib import Path
 
 from lib import train
 
@@ -20,8 +24,23 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     models = commands.add_parser("course-models", help="train or load every course model")
     models.add_argument("--list", action="store_true", help="only name the course models")
+    models.add_argument(
+        "--for",
+        dest="notebooks",
+        nargs="+",
+        type=Path,
+        metavar="NOTEBOOK",
+        help="only the course models whose function these notebooks' code cells name",
+    )
     args = parser.parse_args(argv)
     registered = train.course_models()
+    if args.notebooks is not None:
+        code = "\n".join(_code(path) for path in args.notebooks)
+        registered = {
+            name: build
+            for name, build in registered.items()
+            if re.search(rf"\b{name.rpartition('.')[2]}\b", code)
+        }
     print(f"course cache: {train.course_cache_dir()}")
     for name, build in registered.items():
         if args.list:
@@ -31,8 +50,14 @@ def main(argv: list[str] | None = None) -> int:
         build()
         print(f"{name}: ready in {time.perf_counter() - start:.1f} s")
     if not registered:
-        print("no course models are registered")
+        print("no course models are registered" + (" that they use" if args.notebooks else ""))
     return 0
+
+
+def _code(notebook: Path) -> str:
+    """The code cells of ``notebook``, as one text."""
+    cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    return "\n".join("".join(c["source"]) for c in cells if c.get("cell_type") == "code")
 
 
 if __name__ == "__main__":

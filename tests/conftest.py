@@ -78,6 +78,15 @@ def book() -> Path:
     return html
 
 
+@pytest.fixture(scope="session")
+def mixed_class(tmp_path_factory: pytest.TempPathFactory):
+    """The mixed class of tests/test_grading.py, graded once per session on this machine:
+    tests/test_slurm.py compares its grading through Slurm with this one."""
+    from test_grading import grade_mixed_class
+
+    return grade_mixed_class(tmp_path_factory.mktemp("mixed-class"))
+
+
 @contextmanager
 def _book_app(source: Path, config: Path, out: Path) -> Iterator[tuple[Sphinx, io.StringIO]]:
     """jupyter-book's Sphinx application for the book in ``source`` with ``config``, and its

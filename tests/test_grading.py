@@ -14,12 +14,16 @@ The last three test nbgrader's restoring of cells, the same for every assignment
 graded for exercise 1 only (:data:`RESTORED`).
 
 On top of these, a corpus of bad hand-ins of exercise 1 (:data:`CORPUS`: dying kernels,
-tampering, broken notebooks) is graded in the same pass, and the hand-ins that hit a limit
-(:data:`LIMIT_CORPUS`: an infinite loop, one that ignores interrupts, a memory bomb) in a second
-course with small limits, through the command line. Each has its expected score and reason;
-afterwards the other students' scores, the gradebook and the sources are checked. Grading runs
-the notebooks, two at a time, so the fixtures take a while; the tests then read the results.
-The repository's own gradebook, submitted/ and autograded/ folders are never touched.
+tampering, broken notebooks, a cell whose type was changed) and nbgrader's own cases
+(:data:`NBGRADER_CASES`: its cheat attempts, scored as nbgrader's tests assert; a hand-in
+shipping its own copy of a data file; a late hand-in) are graded in the same pass. The hand-ins
+that hit a limit (:data:`LIMIT_CORPUS`: an infinite loop, one that ignores interrupts, a memory
+bomb) are graded with small limits in the *mixed class*, through the command line, once per
+test session (``tests/conftest.py``): tests/test_slurm.py grades the same class on Slurm and
+compares. Each hand-in has its expected score and reason; afterwards the other students'
+scores, the gradebook and the sources are checked. Grading runs the notebooks, two at a time,
+so the fixtures take a while; the tests then read the results. The repository's own gradebook,
+submitted/ and autograded/ folders are never touched.
 """
 
 from __future__ import annotations
@@ -30,19 +34,26 @@ import hashlib
 import html
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
+import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import nbgrader
+import psutil
 import pytest
+import yaml
 from nbformat import NotebookNode
+from nbgrader.api import Gradebook
 from nbgrader.preprocessors import ClearSolutions
-from nbgrader.utils import is_grade, is_solution, is_task
+from nbgrader.utils import determine_grade, is_grade, is_solution, is_task, parse_utc
 
 from grading import (
     AutogradeResult,
@@ -54,12 +65,16 @@ from grading import (
     collect_grades,
     find_submissions,
     format_table,
+    release,
     release_all,
     write_csv,
     write_feedback,
 )
-from grading.__main__ import main
+from grading.__main__ import LIMIT_OPTIONS, documented, main
+from grading.autograde import cell_limits
+from grading.course import write_json
 from grading.preprocessors import LIMIT_ERROR, NOT_RUN_ERROR
+from grading.release import TIMING_FILE, prepare_course_models, slowest_cell, time_solution
 from grading.sandbox import KernelSpec, describe_end, launch
 
 REPO = Path(__file__).resolve().parent.parent
@@ -80,11 +95,22 @@ def expected_students(assignment: str) -> tuple[str, ...]:
     return STUDENTS if assignment in RESTORED else ("solved", "untouched")
 
 
+def expected_rows() -> set[tuple[str, str]]:
+    """(student, assignment) of every hand-in the ``graded`` fixture grades."""
+    expected = {(s, a) for a in ASSIGNMENTS for s in expected_students(a)}
+    if CORPUS_ASSIGNMENT in ASSIGNMENTS:
+        expected |= {(kind, CORPUS_ASSIGNMENT) for kind in CORPUS}
+    expected |= {(case, "zz_nbgrader") for case in NBGRADER_CASES}
+    return expected | {("own_data_file", "zz_files"), ("late", "zz_files")}
+
+
 #: Two hand-ins at a time, as on a small machine; limits that a solved exercise stays within.
 JOBS = 2
-LIMITS = Limits(cell_timeout=300, notebook_timeout=900, memory_mb=8192, cpu_seconds=900)
-#: Small limits for the corpus that hits them (a few seconds per cell for the infinite loop).
-SMALL_LIMITS = Limits(cell_timeout=8, notebook_timeout=60, memory_mb=1536, cpu_seconds=60)
+LIMITS = {"cell_timeout": 300, "notebook_timeout": 900, "memory_mb": 8192, "cpu_seconds": 900}
+#: Limits of the mixed class: small enough that the infinite loop ends soon, large enough for the
+#: solved exercise on a busy machine (its slowest cell trains for about 6 s on one idle core);
+#: memory enough for torch and full MNIST (4.1 GB at most), which the memory bomb exceeds at once.
+SMALL_LIMITS = {"cell_timeout": 40, "notebook_timeout": 300, "memory_mb": 5120, "cpu_seconds": 300}
 
 
 # --- Building hand-ins ----------------------------------------------------------------------
@@ -237,6 +263,24 @@ def _old_nbformat(parts: Parts) -> bytes:
     return json.dumps(nb).encode()
 
 
+def _test_cell_made_markdown(parts: Parts) -> NotebookNode:
+    """The solved exercise with its first test cell changed into a markdown cell."""
+    nb = copy.deepcopy(parts.solution)
+    cell = next(cell for cell in nb.cells if is_test(cell))
+    cell.cell_type = "markdown"
+    del cell["outputs"], cell["execution_count"]
+    return nb
+
+
+def _test_cell_made_markdown_41(parts: Parts) -> bytes:
+    """The same in an nbformat 4.1 notebook (no cell ids), where nbgrader cannot restore it."""
+    nb = json.loads(nbformat.writes(_test_cell_made_markdown(parts)))
+    nb["nbformat_minor"] = 1
+    for cell in nb["cells"]:
+        del cell["id"]
+    return json.dumps(nb).encode()
+
+
 #: Hides failures: IPython's traceback display, AssertionError and the excepthook replaced.
 HIDE_FAILURES = """\
 import builtins, sys
@@ -316,6 +360,14 @@ CORPUS: dict[str, Bad] = {
     "other_assignment": Bad(
         _other_assignment, "zero", "this is a notebook of assignment 'zz_other'"
     ),
+    # nbgrader puts a cell's type back (4.5); without cell ids it fails, so the grader says why.
+    "cell_type_changed": Bad(_test_cell_made_markdown, "full"),
+    "cell_type_changed_41": Bad(
+        _test_cell_made_markdown_41,
+        "zero",
+        "was changed from a code cell to a markdown cell, which the grader cannot undo in an "
+        "nbformat 4.1 notebook",
+    ),
 }
 
 #: Run as root, the grader keeps student code away from the gradebook and the other hand-ins;
@@ -328,21 +380,61 @@ LIMIT_CORPUS: dict[str, Bad] = {
     "infinite_loop": Bad(
         first_cell("while True:\n    pass"),
         "zero",
-        f"the cell time limit ({SMALL_LIMITS.cell_timeout:g} s) was reached in {{cell}}",
+        f"the cell time limit ({SMALL_LIMITS['cell_timeout']:g} s) was reached in {{cell}}",
     ),
     "ignores_interrupts": Bad(
         first_cell(
             "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
         ),
         "zero",
-        f"the cell time limit ({SMALL_LIMITS.cell_timeout:g} s) was reached in {{cell}}",
+        f"the cell time limit ({SMALL_LIMITS['cell_timeout']:g} s) was reached in {{cell}}",
     ),
+    # Address space that is never written to: the limit is reached at once, however busy the
+    # machine (filling 5 GiB, as bytearray does, can take longer than the cell limit there).
+    # numpy's MemoryError is the kind of a student's own big array.
     "memory_bomb": Bad(
-        first_cell("hog = []\nwhile True:\n    hog.append(bytearray(2**26))"),
+        first_cell(
+            "import numpy as np\nhog = []\nwhile True:\n    hog.append(np.empty(2**28, np.uint8))"
+        ),
         "zero",
-        f"the memory limit ({SMALL_LIMITS.memory_mb} MiB) was hit in {{cell}}",
+        f"the memory limit ({SMALL_LIMITS['memory_mb']} MiB) was hit in {{cell}}",
     ),
 }
+
+#: nbgrader's own test material (shipped with nbgrader): its test notebook as the source of
+#: the assignment zz_nbgrader, and its hand-ins of it.
+NBGRADER_FILES = Path(nbgrader.__file__).parent / "tests" / "apps" / "files"
+#: Those hand-ins, with the (score, needs manual grading) that nbgrader's own tests assert
+#: (tests/apps/test_nbgrader_autograde.py, test_showtraceback_exploit): hiding tracebacks
+#: must not turn failing tests into passes.
+NBGRADER_CASES = {
+    "submitted-unchanged": (1, False),
+    "submitted-changed": (2, True),
+    "submitted-cheat-attempt": (1, True),
+    "submitted-cheat-attempt-alternative": (1, True),
+}
+
+
+def _nbgrader_cell(source: str, grade_id: str) -> NotebookNode:
+    cell = nbformat.v4.new_code_cell(source)
+    cell.id = grade_id
+    cell.metadata.nbgrader = {"grade": True, "grade_id": grade_id, "locked": True, "points": 1,
+                              "schema_version": 3, "solution": False, "task": False}  # fmt: skip
+    return cell
+
+
+#: The assignment zz_files provides a data file; its tests read it and a file of the hand-in's.
+FILES_SOURCE = nbformat.v4.new_notebook(
+    cells=[
+        _nbgrader_cell('assert open("data.txt").read() == "the instructor\'s data"', "data"),
+        _nbgrader_cell('assert open("notes.txt").read() == "the student\'s notes"', "notes"),
+    ],
+    metadata={"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+)
+#: Its hand-ins: with their own data.txt (the instructor's must win), and one also late.
+FILES_HANDED_IN = {"data.txt": "the student's data", "notes.txt": "the student's notes"}
+DUE = "2030-01-31 23:00:00 UTC"
+LATE = {"timestamp.txt": "2030-02-01 00:00:00 UTC"}  # an hour late
 
 #: A one-cell assignment besides the course's own, whose notebook a student hands in by mistake.
 OTHER_SOURCE = {
@@ -415,6 +507,7 @@ class Graded:
 
 def new_course(root: Path) -> Course:
     """A copy of the course's configuration and sources in ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
     shutil.copytree(REPO / "solutions", root / "solutions")
     return Course(root)
@@ -444,14 +537,39 @@ def _parts(course: Course, assignment: str, source_path: Path) -> Parts:
     )
 
 
+def _add_assignment(course: Course, name: str, files: dict[str, str | bytes]) -> None:
+    folder = course.source_dir / name
+    folder.mkdir()
+    for filename, content in files.items():
+        path = folder / filename
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
     course = new_course(tmp_path_factory.mktemp("course"))
-    other = course.source_dir / "zz_other"
-    other.mkdir()
-    (other / "zz_other.ipynb").write_text(json.dumps(OTHER_SOURCE), encoding="utf-8")
+    _add_assignment(course, "zz_other", {"zz_other.ipynb": json.dumps(OTHER_SOURCE)})
+    unchanged = (NBGRADER_FILES / "submitted-unchanged.ipynb").read_bytes()
+    _add_assignment(course, "zz_nbgrader", {"p1.ipynb": unchanged})
+    files = {"files.ipynb": nbformat.writes(FILES_SOURCE), "data.txt": "the instructor's data"}
+    _add_assignment(course, "zz_files", files)
+    with open(course.config_file, "a", encoding="utf-8") as config:
+        config.write('\nc.LateSubmissionPlugin.penalty_method = "zero"\n')
     release_all(course)
-    sources: dict[str, dict[str, NotebookNode]] = {}
+    for case in NBGRADER_CASES:
+        nb = (NBGRADER_FILES / f"{case}.ipynb").read_bytes()
+        write_hand_in(course, case, "zz_nbgrader", "p1.ipynb", nb)
+    released = nbformat.read(course.release_dir / "zz_files" / "files.ipynb", as_version=4)
+    for student, extra in (("own_data_file", FILES_HANDED_IN), ("late", FILES_HANDED_IN | LATE)):
+        write_hand_in(course, student, "zz_files", "files.ipynb", released)
+        for name, text in extra.items():
+            (course.submitted_dir / student / "zz_files" / name).write_text(text)
+    with Gradebook(f"sqlite:///{course.gradebook}") as gradebook:  # nbgrader db assignment add
+        gradebook.update_or_create_assignment("zz_files", duedate=parse_utc(DUE))
+    sources: dict[str, dict[str, NotebookNode]] = {
+        name: {p.name: nbformat.read(p, as_version=4) for p in course.source_notebooks(name)}
+        for name in ("zz_nbgrader", "zz_files")
+    }
     corpus: dict[str, NotebookNode | bytes] = {}
     for assignment in ASSIGNMENTS:
         sources[assignment] = {}
@@ -473,13 +591,14 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
                     continue
                 write_hand_in(course, student, assignment, source_path.name, nb)
     before = solutions_hashes(course, Course(REPO))
-    result = autograde(course, jobs=JOBS, limits=LIMITS, progress=False)
+    result = autograde(course, jobs=JOBS, limits=Limits.of(course, **LIMITS), progress=False)
     write_feedback(course, [(s.student, s.assignment) for s in result.graded])
     rows = {(row.student, row.assignment): row for row in collect_grades(course)}
     return Graded(course, result, rows, sources, corpus, before)
 
 
 pytestmark = [
+    pytest.mark.grading,
     pytest.mark.skipif(not ASSIGNMENTS, reason="no assignment in solutions/"),
     # nbgrader's own noise: SQLAlchemy warnings from its gradebook code, and the cells that
     # OverwriteCells.add_missing_cells puts back carry no cell id.
@@ -490,10 +609,7 @@ pytestmark = [
 
 def test_every_hand_in_is_graded(graded: Graded):
     assert graded.result.ok, "\n\n".join(graded.result.failures)
-    expected = {(s, a) for a in ASSIGNMENTS for s in expected_students(a)}
-    if CORPUS_ASSIGNMENT in ASSIGNMENTS:
-        expected |= {(kind, CORPUS_ASSIGNMENT) for kind in CORPUS}
-    assert set(graded.rows) == expected
+    assert set(graded.rows) == expected_rows()
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -601,7 +717,7 @@ def _where(nb: NotebookNode | bytes, reason: str) -> str:
         i
         for i, cell in enumerate(nb.cells)
         if cell.source.split("\n")[0]
-        in {"import os", "import ctypes", "while True:", "import signal", "hog = []"}
+        in {"import os", "import ctypes", "while True:", "import signal", "import numpy as np"}
     )
     grade = _nbgrader(nb.cells[index]).get("grade_id")
     return reason.format(cell=f"cell {index + 1}" + (f" ({grade})" if grade else ""))
@@ -677,19 +793,21 @@ def test_hidden_failures_still_fail(graded: Graded):
             assert any(o.output_type == "error" for o in cell.outputs), grade_id(cell)
 
 
+def _lines(cells) -> set[str]:
+    return {line.strip() for cell in cells for line in cell.source.split("\n") if line.strip()}
+
+
 def _hidden_lines(graded: Graded, assignment: str) -> set[str]:
-    hidden, visible = set(), set()
-    for nb in graded.sources[assignment].values():
-        for cell in nb.cells:
-            inside = False
-            for line in cell.source.split("\n"):
-                if "BEGIN HIDDEN TESTS" in line:
-                    inside = True
-                elif "END HIDDEN TESTS" in line:
-                    inside = False
-                else:
-                    (hidden if inside else visible).add(line.strip())
-    return {line for line in hidden - visible if len(line) >= 10}
+    """The lines of the source's test cells that nbgrader's release cut out of the exercise,
+    less those a hand-in may show of its own (the solutions' code)."""
+    released = graded.course.release_dir / assignment
+    public = _lines(c for p in released.glob("*.ipynb") for c in nbformat.read(p, 4).cells)
+    cells = [cell for nb in graded.sources[assignment].values() for cell in nb.cells]
+    hidden = _lines(filter(is_test, cells)) - public - _lines(filter(is_solution, cells))
+    # The markers, and lines of punctuation alone (a closing bracket), tell nothing.
+    hidden = {line for line in hidden if "HIDDEN TESTS" not in line and re.search(r"\w", line)}
+    assert hidden, f"{assignment} has no hidden test"
+    return hidden
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -740,10 +858,7 @@ def test_gradebook_is_consistent(graded: Graded):
     db_file = graded.course.root / "gradebook.db"
     with sqlite3.connect(db_file) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    expected = {(s, a) for a in ASSIGNMENTS for s in expected_students(a)}
-    if CORPUS_ASSIGNMENT in ASSIGNMENTS:
-        expected |= {(kind, CORPUS_ASSIGNMENT) for kind in CORPUS}
-    assert set(graded.rows) == expected
+    assert set(graded.rows) == expected_rows()
     for (_, assignment), row in graded.rows.items():
         cells = {grade_id(cell) for cell in graded.source_cells(assignment, is_grade)}
         assert {cell.cell for cell in row.cells} == cells
@@ -752,62 +867,203 @@ def test_gradebook_is_consistent(graded: Graded):
         assert row.score <= row.max_score
 
 
-def test_grading_again_gives_the_same_table(graded: Graded, tmp_path: Path):
-    """The report reads back what grading recorded, and only the parent wrote it."""
-    again = {(row.student, row.assignment): row for row in collect_grades(graded.course)}
-    assert again == graded.rows
+def test_recorded_scores_are_nbgraders_of_the_executed_notebooks(graded: Graded):
+    """Every autograded cell scores in the table what nbgrader's own rule gives the executed
+    notebook that the grader kept (an error or stderr: 0; else its points)."""
+    checked = 0
+    for (student, assignment), row in graded.rows.items():
+        for path in (graded.course.autograded_dir / student / assignment).glob("*.ipynb"):
+            for cell in filter(is_test, nbformat.read(path, as_version=4).cells):
+                score, points = determine_grade(cell)
+                assert (row.cell(grade_id(cell)).score, row.cell(grade_id(cell)).max_score) == (
+                    score,
+                    points,
+                ), f"{student}/{assignment}: {grade_id(cell)}"
+                checked += 1
+    assert checked > len(graded.rows)
 
 
-# --- Limits: a second course with small limits, graded through the command line -------------
+# --- nbgrader's own cases ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory):
-    course = new_course(tmp_path_factory.mktemp("limited"))
+@pytest.mark.parametrize("case", NBGRADER_CASES)
+def test_nbgrader_cases_score_as_nbgrader_asserts(graded: Graded, case: str):
+    score, manual = NBGRADER_CASES[case]
+    row = graded.row(case, "zz_nbgrader")
+    assert (row.score, row.max_score, bool(row.needs_manual_grade)) == (score, 7, manual), row
+
+
+def test_the_instructors_files_win_over_a_hand_ins(graded: Graded):
+    """A hand-in's own data.txt does not replace the one the assignment provides (nbgrader's
+    test_grade_overwrite_files); its other files still reach the kernel."""
+    row = graded.row("own_data_file", "zz_files")
+    assert [(c.cell, c.score) for c in row.cells] == [("data", 1), ("notes", 1)], row
+    assert (row.score, row.reasons, row.seconds_late) == (2, (), 0)
+
+
+def test_late_hand_in_gets_nbgraders_penalty(graded: Graded):
+    """Due date and timestamp.txt the nbgrader way: an hour late, and with the course's
+    penalty ("zero") every point is lost, and the table says why."""
+    row = graded.row("late", "zz_files")
+    assert row.auto_score == 2 and row.seconds_late == 3600 and row.late_penalty == 2
+    assert row.score == 0
+    assert row.reasons == ("handed in 3600 s after the due date: late penalty 2 points",)
+    with Gradebook(f"sqlite:///{graded.course.gradebook}") as gradebook:
+        submission = gradebook.find_submission("zz_files", "late")
+        assert submission.timestamp == parse_utc(LATE["timestamp.txt"]).replace(tzinfo=None)
+
+
+# --- The mixed class: limits, through the command line -----------------------------------------
+
+#: The mixed class: the solved exercise, the hand-ins that hit a limit, a dying kernel and a
+#: broken file. Graded here once per session (tests/conftest.py's ``mixed_class``), and through
+#: Slurm by tests/test_slurm.py, which compares the two.
+MIXED = {
+    "solved": None,
+    **LIMIT_CORPUS,
+    "os_exit": CORPUS["os_exit"],
+    "invalid_json": CORPUS["invalid_json"],
+}
+
+
+@dataclass
+class MixedClass:
+    course: Course
+    status: int  # of `python -m grading grade`
+    rows: dict[str, GradeRow]  # by student
+    built: dict[str, NotebookNode | bytes]  # the hand-ins, as handed in
+
+
+def mixed_class_course(root: Path) -> tuple[Course, dict[str, NotebookNode | bytes]]:
+    """A copy of the course in ``root`` with the mixed class handed in."""
+    course = new_course(root)
     release_all(course)
     built = {}
     for source_path in course.source_notebooks(CORPUS_ASSIGNMENT):
         parts = _parts(course, CORPUS_ASSIGNMENT, source_path)
-        for kind, bad in LIMIT_CORPUS.items():
-            built[kind] = bad.build(parts)
-            write_hand_in(course, kind, CORPUS_ASSIGNMENT, source_path.name, built[kind])
-    args = ["--root", str(course.root), "grade", "--jobs", str(JOBS), "--no-progress"]
-    args += ["--cell-timeout", str(SMALL_LIMITS.cell_timeout)]
-    args += ["--notebook-timeout", str(SMALL_LIMITS.notebook_timeout)]
-    args += ["--memory", str(SMALL_LIMITS.memory_mb), "--cpu-time", str(SMALL_LIMITS.cpu_seconds)]
-    status = main(args)
-    rows = {(row.student, row.assignment): row for row in collect_grades(course)}
-    return course, status, rows, built
+        for student, bad in MIXED.items():
+            built[student] = parts.solution if bad is None else bad.build(parts)
+            write_hand_in(course, student, CORPUS_ASSIGNMENT, source_path.name, built[student])
+    return course, built
+
+
+def limit_args() -> list[str]:
+    """`grade`'s options for :data:`SMALL_LIMITS`."""
+    return [f"{option}={SMALL_LIMITS[name]}" for option, name in LIMIT_OPTIONS.items()]
+
+
+def grade_mixed_class(root: Path) -> MixedClass:
+    """The mixed class in ``root``, graded by `python -m grading grade` (2 jobs)."""
+    course, built = mixed_class_course(root)
+    status = main(["--root", str(course.root), "grade", "--jobs", str(JOBS), "--no-progress"]
+                  + limit_args())  # fmt: skip
+    return MixedClass(course, status, {r.student: r for r in collect_grades(course)}, built)
 
 
 @corpus_only
-def test_limits_score_zero_and_the_batch_exits_0(limited):
-    course, status, rows, built = limited
-    assert status == 0, "hand-ins that hit a limit are results, not grader failures"
+def test_limits_score_zero_and_the_batch_exits_0(mixed_class: MixedClass):
+    course, rows = (
+        mixed_class.course,
+        {(s, CORPUS_ASSIGNMENT): r for s, r in mixed_class.rows.items()},
+    )
+    assert mixed_class.status == 0, "hand-ins that hit a limit are results, not grader failures"
+    solved = mixed_class.rows["solved"]
+    assert solved.auto_score == solved.auto_max_score > 0, (
+        f"the solved exercise lost points ({solved.reasons}): is the machine too busy for "
+        f"{SMALL_LIMITS['cell_timeout']:g} s per cell?"
+    )
     with open(course.root / "grades.csv", newline="", encoding="utf-8") as handle:
         lines = {line["student"]: line for line in csv.DictReader(handle)}
-    for kind, bad in LIMIT_CORPUS.items():
-        row = check_bad_hand_in(rows, kind, bad, built[kind], rows[(kind, CORPUS_ASSIGNMENT)])
+    assert set(lines) == set(MIXED)
+    for kind, bad in MIXED.items():
+        if bad is None:
+            continue
+        row = check_bad_hand_in(rows, kind, bad, mixed_class.built[kind], solved)
         assert lines[kind]["reason"] == "; ".join(row.reasons)
         summary = (course.feedback_dir / kind / CORPUS_ASSIGNMENT / "summary.txt").read_text()
-        assert _where(built[kind], bad.reason) in summary
+        if bad.reason is not None:
+            assert _where(mixed_class.built[kind], bad.reason) in summary
 
 
 def test_cpu_time_limit_kills_the_kernel(tmp_path: Path):
     """The sandbox's CPU-time limit ends a busy kernel with SIGXCPU, and says so."""
-    limits = Limits(cpu_seconds=1)
     spec = KernelSpec(
-        limits=limits,
+        memory_mb=8192,
+        cpu_seconds=1,
         user=None,
         workdir=str(tmp_path),
         status_file=str(tmp_path / "status.json"),
-        pid_file=str(tmp_path / "pid"),
-    ).write(tmp_path / "spec.json")
-    status = launch(spec, [sys.executable, "-c", "while True: pass"])
+    )
+    status = launch(write_json(tmp_path / "spec.json", spec), [sys.executable, "-c", "while 1: 0"])
     ended = json.loads((tmp_path / "status.json").read_text())
     assert status == 128 + signal.SIGXCPU
     assert ended["signal"] == signal.SIGXCPU
-    assert describe_end(ended, limits) == "it hit the CPU-time limit (1 s)"
+    assert describe_end(ended, 1) == "it hit the CPU-time limit (1 s)"
+
+
+# --- No orphans: stopping the grader stops everything it started --------------------------------
+
+#: A hand-in that starts a process in a session of its own (which killing its process group
+#: would miss), then never ends.
+LINGERS = """\
+import subprocess, time
+subprocess.Popen(["setsid", "sleep", "3600"])
+while True:
+    time.sleep(1)"""
+#: Environment variable that marks every process of one grader run (inherited down to the kernel).
+MARK = "XNN_GRADER_RUN"
+
+
+def _marked(token: str) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get(MARK) == token:
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
+
+
+@corpus_only
+def test_stopping_the_grader_leaves_no_process_behind(tmp_path: Path):
+    """SIGTERM (`timeout`, a batch system), SIGINT (Ctrl-C) or SIGKILL of the grader ends its
+    workers, the sandboxes, the kernels and what the hand-in started, even in another session.
+    The three graders run at once, each on its own copy of a one-hand-in class."""
+    graders, first = {}, new_course(tmp_path / "first")
+    release_all(first)
+    source_path = first.source_notebooks(CORPUS_ASSIGNMENT)[0]
+    nb = first_cell(LINGERS)(_parts(first, CORPUS_ASSIGNMENT, source_path))
+    write_hand_in(first, "lingers", CORPUS_ASSIGNMENT, source_path.name, nb)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
+        course = Course(shutil.copytree(first.root, tmp_path / sig.name))
+        token = f"{sig.name}-{os.getpid()}-{time.time()}"
+        command = [sys.executable, "-m", "grading", "--root", str(course.root), "grade"]
+        graders[sig] = (
+            token,
+            subprocess.Popen(
+                [*command, "--jobs=1", "--no-progress", "--cell-timeout=600"],
+                env={**os.environ, MARK: token},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            ),
+        )
+    deadline = time.monotonic() + 600
+    for sig, (token, grader) in graders.items():
+        while not any(p.name() == "sleep" for p in _marked(token)):
+            assert grader.poll() is None, f"the grader ended before the hand-in ran ({sig.name})"
+            assert time.monotonic() < deadline, "the hand-in did not start within 10 minutes"
+            time.sleep(0.5)
+        grader.send_signal(sig)
+    for sig, (token, grader) in graders.items():
+        expected = -sig if sig == signal.SIGKILL else 128 + sig
+        assert grader.wait(timeout=120) == expected, sig.name
+        ends = time.monotonic() + 30
+        while _marked(token) and time.monotonic() < ends:
+            time.sleep(0.2)
+        left = [(p.pid, p.name(), p.cmdline()[:4]) for p in _marked(token)]
+        assert not left, f"after {sig.name}, these processes of the grader still run: {left}"
 
 
 # --- Clear errors for bad input (no notebook runs) -----------------------------------------
@@ -874,8 +1130,8 @@ def test_grader_uses_the_course_librarys_cache_variables():
 def test_hand_ins_graded_at_once_share_the_cores(course: Course, tmp_path: Path, monkeypatch):
     """Each kernel gets its share of the cores as OpenMP threads, so that torch in JOBS
     kernels at once does not start JOBS threads per core (which made a class 2.3x slower)."""
-    from grading.autograde import threads_per_handin
-    from grading.worker import Job, prepare
+    from grading.autograde import Job, Submission, threads_per_handin
+    from grading.worker import prepare
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     cores = len(os.sched_getaffinity(0))
@@ -888,20 +1144,90 @@ def test_hand_ins_graded_at_once_share_the_cores(course: Course, tmp_path: Path,
     gradebook, handin = tmp_path / "gradebook.db", tmp_path / "handin"
     gradebook.write_bytes(b"")
     handin.mkdir()
-    job = Job(
-        root=str(course.root),
-        student="alice",
-        assignment=CORPUS_ASSIGNMENT,
-        notebooks=[],
-        folder=str(handin),
-        workspace=str(tmp_path / "ws"),
-        gradebook=str(gradebook),
-        course_models=None,
-        user=None,
-        limits=Limits(),
-        threads=2,
-    )
-    env = prepare(job)
+    limits = Limits.of(course)
+    submission = Submission("alice", CORPUS_ASSIGNMENT, handin, limits=limits)
+    env = prepare(Job(course.root, submission, tmp_path / "ws", gradebook, None, 2))
     assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "2"
     (spec_file,) = (tmp_path / "ws" / "jupyter" / "kernels").glob("*/kernel.json")
     assert json.loads(spec_file.read_text())["env"]["OMP_NUM_THREADS"] == "2"
+
+
+# --- Limits and options: set in nbgrader_config.py only -----------------------------------------
+
+
+def test_cell_limit_follows_the_solutions_timing(course: Course):
+    """The per-cell limit of an assignment: 10x its solution's slowest cell, at least 60 s and
+    at most the course's fixed limit (as nbgrader_config.py sets them); that fixed limit where
+    the source changed since it was timed; and what the instructor set, where set."""
+    assignment = CORPUS_ASSIGNMENT
+    limits, fixed = Limits.of(course), course.config().Execute.timeout
+    assert limits.cell_timeout is None, "nbgrader_config.py sets a fixed limit per cell"
+    timing = course.source_dir / assignment / TIMING_FILE
+    data = json.loads(timing.read_text(encoding="utf-8"))
+    factor, floor = limits.cell_timeout_factor, limits.cell_timeout_floor
+    for slowest, expected in ((2.0, floor), (30.0, 30.0 * factor), (fixed, fixed)):
+        write_json(timing, {**data, "slowest_seconds": slowest})
+        assert slowest_cell(course, assignment) == slowest
+        assert cell_limits(course, limits, assignment).cell_timeout == expected
+    assert cell_limits(course, Limits.of(course, cell_timeout=5), assignment).cell_timeout == 5
+    notebook = course.source_notebooks(assignment)[0]
+    notebook.write_text(notebook.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert slowest_cell(course, assignment) is None
+    assert cell_limits(course, limits, assignment).cell_timeout == fixed
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_solution_was_timed_since_it_changed(assignment: str):
+    assert slowest_cell(Course(REPO), assignment) is not None, (
+        f"solutions/{assignment}/{TIMING_FILE} is missing or older than the source: run "
+        "`make exercises`, which times the solution, and commit the file"
+    )
+
+
+def test_timing_a_solution_stays_with_the_instructor(course: Course):
+    """`make exercises` times a solution by running it, and keeps the timing beside the source:
+    never in the student version."""
+    _add_assignment(course, "zz_files", {"files.ipynb": nbformat.writes(FILES_SOURCE)})
+    (course.source_dir / "zz_files" / "data.txt").write_text("the instructor's data")
+    (course.source_dir / "zz_files" / "notes.txt").write_text("the student's notes")
+    path = time_solution(course, "zz_files")
+    assert path == course.source_dir / "zz_files" / TIMING_FILE
+    assert 0 < slowest_cell(course, "zz_files") < 60
+    released = {p.name for p in release(course, "zz_files")}
+    assert released == {"files.ipynb", "data.txt", "notes.txt"}
+
+
+def test_course_models_are_prepared_only_where_used(course: Course):
+    """A class of an assignment whose notebooks use no course model trains or loads none (the
+    graded class above, with assignments that use the MNIST CNN, gets it)."""
+    from lib import train
+
+    names = [name.rpartition(".")[2] for name in train.course_models()]
+    text = {a: "".join(p.read_text() for p in course.source_notebooks(a)) for a in ASSIGNMENTS}
+    unused = [a for a in ASSIGNMENTS if not any(name in text[a] for name in names)]
+    assert unused, "every assignment uses a course model"
+    assert prepare_course_models(course, course.source_notebooks(unused[0])) is None
+
+
+def test_book_cell_limit_is_the_courses(tmp_path: Path, book_app):
+    """The book runs its cells with nbgrader_config.py's Execute.timeout, set nowhere else:
+    MyST-NB's limit once the book's extensions have run (no page is read)."""
+    book = yaml.safe_load((REPO / "_config.yml").read_text(encoding="utf-8"))
+    assert "timeout" not in book["execute"]
+    with book_app(REPO, REPO / "_config.yml", tmp_path) as (app, log):
+        timeout = Course(REPO).config().Execute.timeout
+        assert app.config.nb_execution_timeout == timeout, log.getvalue()[-4000:]
+
+
+def test_grade_help_shows_the_limits_of_the_course(capsys: pytest.CaptureFixture):
+    """`grade --help` documents each limit with nbgrader_config.py's own words and value."""
+    with pytest.raises(SystemExit):
+        main(["grade", "--help"])
+    shown = "".join(capsys.readouterr().out.split())  # argparse wraps lines, even at hyphens
+    docs, limits = documented(Course(REPO).config_file), Course(REPO).config().Limits
+    for option, name in LIMIT_OPTIONS.items():
+        assert option in shown
+        assert (
+            "".join(f"{docs[f'Limits.{name}']} (nbgrader_config.py: {limits[name]})".split())
+            in shown
+        )

@@ -8,35 +8,41 @@ skip and say so; with ``CI=true`` they fail instead, so CI never goes green with
 from __future__ import annotations
 
 import csv
-import json
+import dataclasses
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
-# The grader's own corpus of hand-ins (tests/test_grading.py), so that both test the same class.
+# The grader's own class and corpus (tests/test_grading.py), so that both test the same class.
 from test_grading import (
-    CORPUS,
     CORPUS_ASSIGNMENT,
-    LIMIT_CORPUS,
+    LINGERS,
+    MIXED,
+    SMALL_LIMITS,
+    MixedClass,
     _parts,
+    first_cell,
+    limit_args,
+    mixed_class_course,
     new_course,
     write_hand_in,
 )
 
-from grading import Course, collect_grades, release_all
+from grading import Course, GradeRow, Limits, collect_grades, release_all
 from grading.__main__ import main
-from grading.sandbox import Limits
+from grading.autograde import gradebook_dump
+from grading.course import read_json
 from grading.slurm import (
-    CONFIG_FILE,
-    GradeResources,
-    Plan,
     SlurmConfig,
     SlurmError,
+    SlurmRun,
     active_jobs,
+    collect,
     grade_on_slurm,
     reachable,
 )
@@ -64,63 +70,59 @@ def slurm() -> None:
     pytest.skip(message)
 
 
-def _write_config(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
+def _configured(root: Path, *settings: str) -> Course:
+    """A copy of the course in ``root`` whose nbgrader_config.py sets ``c.Slurm.<setting>``."""
+    course = new_course(root)
+    with open(course.config_file, "a", encoding="utf-8") as config:
+        config.writelines(f"\nc.Slurm.{setting}\n" for setting in settings)
+    return course
 
 
 # --- Configuration (no cluster needed) --------------------------------------------------------
 
 
 def test_course_config_reads_with_documented_defaults() -> None:
-    config = SlurmConfig.load(REPO / CONFIG_FILE)
-    assert config.grade == GradeResources()
-    assert config.train.gres == "gpu:1"
-    assert "--gres=gpu:1" in config.train_options()
-    assert not any(option.startswith("--partition") for option in config.train_options())
+    config = SlurmConfig.of(Course(REPO))
+    assert (config.partition, config.account, config.extra) == ("", "", [])
+    assert config.handins_per_task == 1 and config.time == config.mem == "auto"
+    assert config.options() == []
 
 
 def test_grade_resources_follow_the_grader_limits(tmp_path: Path) -> None:
-    path = _write_config(
-        tmp_path / "c.toml",
-        '[cluster]\npartition = "cpu"\naccount = "xnn"\nextra = ["--qos=short"]\n'
-        '[grade]\nhandins_per_task = 3\ncpus_per_task = 4\n[train]\npartition = "gpu"\n',
-    )
-    config = SlurmConfig.load(path)
-    options = config.grade_options(notebook_timeout=600, memory_mb=4096, notebooks=1)
-    # 3 hand-ins of 10 minutes each, and 5 minutes to spare.
-    assert options == [
+    """The array task's time and memory follow from the limits of nbgrader_config.py."""
+    settings = ['partition = "cpu"', 'account = "xnn"', 'extra = ["--qos=short"]']
+    course = _configured(tmp_path, *settings, "handins_per_task = 3", "cpus_per_task = 4")
+    limits = Limits.of(course, notebook_timeout=600, memory_mb=4096)
+    # 3 hand-ins of one notebook of 10 minutes each, each with the grader's margin (2 minutes).
+    assert limits.margin == 120 and limits.memory_margin_mb == 2048
+    assert SlurmConfig.of(course).array_options(limits, notebooks=1) == [
         "--partition=cpu",
         "--account=xnn",
         "--qos=short",
-        "--time=0-00:35:00",
+        "--time=0-00:36:00",
         "--mem=6144M",
         "--cpus-per-task=4",
     ]
-    assert "--partition=gpu" in config.train_options()
 
 
 @pytest.mark.parametrize(
-    ("text", "named"),
+    ("setting", "named"),
     [
-        ("[grade]\nhandins = 2\n", "unknown key 'handins' in [grade]"),
-        ('[grade]\ncpus_per_task = "two"\n', "cpus_per_task must be a int"),
-        ("[grade]\nhandins_per_task = 0\n", "handins_per_task must be at least 1"),
-        ('[cluster]\nextra = "--qos=x"\n', "extra must be a list"),
-        ("[gpu]\n", "unknown section [gpu]"),
-        ("[grade\n", "not valid TOML"),
+        ("handins = 2", "c.Slurm.handins is not a setting"),
+        ('cpus_per_task = "two"', "c.Slurm.cpus_per_task must be a number, at least 0, not 'two'"),
+        ("handins_per_task = 0", "c.Slurm.handins_per_task must be a number, at least 1, not 0"),
+        ('extra = "--qos=x"', "c.Slurm.extra must be a list of texts"),
+        ("extra = [1]", "c.Slurm.extra must be a list of texts"),
+        ("max_running = True", "c.Slurm.max_running must be a number"),
     ],
 )
-def test_bad_config_is_an_error_naming_file_and_key(tmp_path: Path, text: str, named: str) -> None:
-    path = _write_config(tmp_path / "bad.toml", text)
-    with pytest.raises(SlurmError, match="bad.toml") as error:
-        SlurmConfig.load(path)
+def test_bad_config_is_an_error_naming_file_and_key(
+    tmp_path: Path, setting: str, named: str
+) -> None:
+    course = _configured(tmp_path, setting)
+    with pytest.raises(SlurmError, match=str(course.config_file)) as error:
+        SlurmConfig.of(course)
     assert named in str(error.value)
-
-
-def test_missing_config_names_the_file(tmp_path: Path) -> None:
-    with pytest.raises(SlurmError, match="nowhere.toml not found"):
-        SlurmConfig.for_course(Course(REPO), tmp_path / "nowhere.toml")
 
 
 # --- The course models job --------------------------------------------------------------------
@@ -130,82 +132,52 @@ def test_training_job_fills_the_course_cache(slurm: None, tmp_path: Path) -> Non
     """slurm/train_course_models.sbatch trains (or loads) every course model on a node.
 
     It runs on the course's own course cache, as CI's other tests use it, so that no course
-    model trains twice in one test run; the test cluster has no GPU, so no --gres.
+    model trains twice in one test run; the test cluster has no GPU, one core and little memory
+    to spare, so the job asks for that instead of the script's own resources.
     """
     from lib import train
 
-    config = _write_config(
-        tmp_path / "c.toml", '[train]\ngres = ""\nmem = "2G"\ncpus_per_task = 1\n'
-    )
     cache = Path(os.environ.get(train.COURSE_CACHE_DIR_ENV) or REPO / ".cache" / "models")
-    env = {**os.environ, train.COURSE_CACHE_DIR_ENV: str(cache)}
+    log = tmp_path / "train.out"
     done = subprocess.run(
-        [sys.executable, "-m", "grading.slurm", "--config", str(config), "train", "--wait"],
+        [
+            "sbatch",
+            "--wait",
+            "--cpus-per-task=1",
+            "--mem=2G",
+            f"--output={log}",
+            str(REPO / "slurm" / "train_course_models.sbatch"),
+        ],  # fmt: skip
         capture_output=True,
         text=True,
-        env=env,
+        env={**os.environ, train.COURSE_CACHE_DIR_ENV: str(cache), "XNN_PYTHON": sys.executable},
         cwd=REPO,
         check=False,
         timeout=1800,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "COMPLETED" in done.stdout
-    log = Path(done.stdout.split("its log: ")[1].split()[0]).read_text(encoding="utf-8")
-    assert f"course cache: {cache}" in log
+    text = log.read_text(encoding="utf-8") if log.is_file() else ""
+    assert done.returncode == 0, done.stdout + done.stderr + text
+    assert f"course cache: {cache}" in text
     names = list(train.course_models())
-    ready = [line.split(":")[0] for line in log.splitlines() if ": ready in " in line]
-    assert ready == names, log
+    ready = [line.split(":")[0] for line in text.splitlines() if ": ready in " in line]
+    assert ready == names, text
     if names:
         assert any(cache.glob("*.pt")), f"the job left no model in {cache}"
     else:
-        assert "no course models are registered" in log
+        assert "no course models are registered" in text
 
 
 # --- Grading a class through the cluster ------------------------------------------------------
 
-#: Limits for the mixed class: small enough that the infinite loop ends soon (it is graded twice,
-#: locally and through Slurm), large enough for the solved exercise, whose slowest cell (torch
-#: and MNIST loading) takes about 6 s on one idle core; memory enough for torch, which the
-#: memory bomb exceeds at once.
-LIMITS = Limits(cell_timeout=25, notebook_timeout=300, memory_mb=6144, cpu_seconds=300)
-#: The class: the solved exercise and bad hand-ins of the grader's corpus.
-CLASS = {
-    "infinite_loop": LIMIT_CORPUS["infinite_loop"],
-    "memory_bomb": LIMIT_CORPUS["memory_bomb"],
-    "os_exit": CORPUS["os_exit"],
-    "invalid_json": CORPUS["invalid_json"],
-}
 #: Settings of the test cluster's jobs: one core per task, so that two tasks share the node.
-TEST_CONFIG = "[grade]\ncpus_per_task = 1\nhandins_per_task = {per_task}\n"
+TEST_CONFIG = "\nc.Slurm.cpus_per_task = 1\n"
 
 pytestmark = [
+    pytest.mark.slurm,
+    pytest.mark.grading,
     pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning"),
     pytest.mark.filterwarnings("ignore::nbformat.warnings.MissingIDFieldWarning"),
 ]
-
-
-def _class_course(root: Path, students: dict[str, object] | None = None) -> Course:
-    """A copy of the course with the mixed class handed in (``students``: name -> corpus entry,
-    ``None`` for the solved exercise)."""
-    course = new_course(root)
-    release_all(course)
-    wanted = {"solved": None, **CLASS} if students is None else students
-    for source_path in course.source_notebooks(CORPUS_ASSIGNMENT):
-        parts = _parts(course, CORPUS_ASSIGNMENT, source_path)
-        for student, bad in wanted.items():
-            nb = parts.solution if bad is None else bad.build(parts)
-            write_hand_in(course, student, CORPUS_ASSIGNMENT, source_path.name, nb)
-    return course
-
-
-def _limit_args() -> list[str]:
-    return [
-        "--no-progress",
-        f"--cell-timeout={LIMITS.cell_timeout}",
-        f"--notebook-timeout={LIMITS.notebook_timeout}",
-        f"--memory={LIMITS.memory_mb}",
-        f"--cpu-time={LIMITS.cpu_seconds}",
-    ]
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
@@ -214,94 +186,135 @@ def _csv(path: Path) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def local_and_slurm(slurm: None, tmp_path_factory: pytest.TempPathFactory):
-    """The mixed class graded twice: by `make grade` (2 jobs) and through the cluster."""
+def on_slurm(slurm: None, tmp_path_factory: pytest.TempPathFactory) -> tuple[Course, int]:
+    """The mixed class of tests/test_grading.py, graded through the cluster."""
     if CORPUS_ASSIGNMENT not in Course(REPO).source_assignments():
         pytest.skip(f"the grader's corpus needs the assignment {CORPUS_ASSIGNMENT}")
-    local = _class_course(tmp_path_factory.mktemp("local"))
-    status = main(["--root", str(local.root), "grade", "--jobs", "2", *_limit_args()])
-    assert status == 0, "local grading failed"
-    solved = {row.student: row for row in collect_grades(local)}["solved"]
-    assert solved.auto_score == solved.auto_max_score, (
-        f"the solved exercise lost points when graded locally ({solved.reasons}): is the "
-        f"machine too busy for {LIMITS.cell_timeout:g} s per cell?"
-    )
-    on_slurm = _class_course(tmp_path_factory.mktemp("slurm"))
-    config = _write_config(on_slurm.root / "slurm.toml", TEST_CONFIG.format(per_task=1))
-    args = ["--root", str(on_slurm.root), "grade", "--slurm", f"--slurm-config={config}"]
-    slurm_status = main([*args, *_limit_args()])
-    solved = {row.student: row for row in collect_grades(on_slurm)}.get("solved")
+    course, _ = mixed_class_course(tmp_path_factory.mktemp("slurm"))
+    with open(course.config_file, "a", encoding="utf-8") as config:
+        config.write(TEST_CONFIG)
+    args = ["--root", str(course.root), "grade", "--slurm"]
+    status = main([*args, "--no-progress", *limit_args()])
+    solved = {row.student: row for row in collect_grades(course)}.get("solved")
     assert solved is not None and solved.auto_score == solved.auto_max_score, (
         f"the solved exercise lost points when graded through Slurm ({solved}): is the "
-        f"machine too busy for {LIMITS.cell_timeout:g} s per cell?"
+        f"machine too busy for {SMALL_LIMITS['cell_timeout']:g} s per cell?"
     )
-    return local, on_slurm, slurm_status
+    return course, status
 
 
-def test_class_grades_on_slurm_as_locally(local_and_slurm) -> None:
-    local, on_slurm, status = local_and_slurm
+def test_class_grades_on_slurm_as_locally(on_slurm, mixed_class: MixedClass) -> None:
+    """The same class, graded here (tests/test_grading.py) and through Slurm: the same scores
+    per cell, the same reasons (the limit hit, the dead kernel, the broken file), the same CSV."""
+    course, status = on_slurm
     assert status == 0, "grading through Slurm failed"
-    expected = {(row.student, row.assignment): row for row in collect_grades(local)}
-    got = {(row.student, row.assignment): row for row in collect_grades(on_slurm)}
-    assert set(got) == set(expected) == {(s, CORPUS_ASSIGNMENT) for s in ["solved", *CLASS]}
-    # Same scores per cell, same reasons (the limit hit, the dead kernel, the broken file).
-    assert got == expected
+    assert mixed_class.status == 0, "grading here failed"
+    expected = {(row.student, row.assignment): row for row in collect_grades(mixed_class.course)}
+    got = {(row.student, row.assignment): row for row in collect_grades(course)}
+    assert set(got) == set(expected) == {(s, CORPUS_ASSIGNMENT) for s in MIXED}
+    # Every field of every row alike (the cells' scores, the reasons), each difference named.
+    differ = [
+        f"{key[0]}.{name}: through Slurm {getattr(got[key], name)!r}, "
+        f"here {getattr(expected[key], name)!r}"
+        for key in sorted(got)
+        for name in (field.name for field in dataclasses.fields(GradeRow))
+        if getattr(got[key], name) != getattr(expected[key], name)
+    ]
+    assert not differ, "graded differently through Slurm:\n" + "\n".join(differ)
     solved = got[("solved", CORPUS_ASSIGNMENT)]
     assert solved.auto_score == solved.auto_max_score > 0
-    for student in CLASS:
+    for student in MIXED.keys() - {"solved"}:
         row = got[(student, CORPUS_ASSIGNMENT)]
         assert row.auto_score == 0 and row.reasons, f"{student}: {row}"
-    assert _csv(on_slurm.root / "grades.csv") == _csv(local.root / "grades.csv")
+    assert _csv(course.root / "grades.csv") == _csv(mixed_class.course.root / "grades.csv")
 
 
-def test_every_hand_in_ran_in_its_own_array_task(local_and_slurm) -> None:
-    _, on_slurm, _ = local_and_slurm
-    (run,) = (on_slurm.root / GradeResources().workdir).iterdir()
-    plan = Plan.read(run)
-    runnable = sorted(handin.student for handin in plan.to_run)
-    assert runnable == sorted(s for s in ["solved", *CLASS] if s != "invalid_json")
-    assert plan.tasks == len(runnable) and plan.array_id and plan.collect_id
-    # One result file per hand-in that ran, each from its own task; the broken notebook never
-    # reached the cluster, and the collecting job recorded everything.
-    results = {json.loads(p.read_text())["where"] for p in (run / "results").glob("*.json")}
-    assert len(results) == len(runnable)
-    assert (run / "collected.json").is_file()
-    assert any((run / "logs").glob(f"collect-{plan.collect_id}.out"))
+def _run(course: Course) -> SlurmRun:
+    (folder,) = (course.root / SlurmConfig.of(course).workdir).iterdir()
+    return read_json(folder / "run.json", SlurmRun)
 
 
-def test_gradebook_consistent_after_slurm(local_and_slurm) -> None:
-    """Recorded once, by the collecting job: reading again gives the same, and the feedback
-    and notes of each hand-in match the table."""
-    _, on_slurm, _ = local_and_slurm
-    rows = collect_grades(on_slurm)
-    assert collect_grades(on_slurm) == rows
-    for row in rows:
-        summary = on_slurm.feedback_dir / row.student / row.assignment / "summary.txt"
+def test_every_hand_in_ran_in_its_own_array_task(on_slurm) -> None:
+    course, _ = on_slurm
+    run = _run(course)
+    runnable = sorted(run.plan.submissions[index].student for index in run.to_run)
+    assert runnable == sorted(s for s in MIXED if s != "invalid_json")
+    assert run.tasks == len(runnable) and run.array_id and run.collect_id
+    # One outcome per hand-in that ran, each graded by its own task (its log says which); the
+    # broken notebook never reached the cluster, and the collecting job recorded everything.
+    assert len(list((run.folder / "results").glob("*.json"))) == len(runnable)
+    graded = []
+    for task in range(run.tasks):
+        log = (run.folder / "logs" / f"task-{run.array_id}_{task}.out").read_text()
+        graded += [line.rsplit("graded ", 1)[1] for line in log.splitlines() if ": graded " in line]
+    assert sorted(graded) == [f"{s}/{CORPUS_ASSIGNMENT}" for s in runnable]
+    assert (run.folder / "collected.json").is_file()
+    assert (run.folder / "logs" / f"collect-{run.collect_id}.out").is_file()
+
+
+def test_gradebook_consistent_after_slurm(on_slurm) -> None:
+    """Recorded once, by the collecting job: collecting the run again records nothing more, and
+    the feedback of each hand-in says what the table says."""
+    course, _ = on_slurm
+    before = gradebook_dump(course.gradebook)
+    assert collect(course, _run(course).folder).ok
+    assert gradebook_dump(course.gradebook) == before
+    for row in collect_grades(course):
+        summary = course.feedback_dir / row.student / row.assignment / "summary.txt"
         assert summary.is_file(), f"no feedback for {row.student}"
         for reason in row.reasons:
             assert reason.split(": ", 1)[1] in summary.read_text(encoding="utf-8")
 
 
-def test_cancelled_tasks_score_zero_with_the_reason(slurm: None, tmp_path: Path) -> None:
-    """A task that never finishes (here: cancelled) is a 0 with Slurm's reason, not a gap; the
-    dependent collecting job records it without the submitting command waiting."""
+def test_stopped_tasks_score_zero_with_the_reason_and_leave_nothing(
+    slurm: None, tmp_path: Path
+) -> None:
+    """A task that Slurm stops (its time limit; scancel) is a 0 with Slurm's reason, not a gap;
+    the dependent collecting job records it without the submitting command waiting; and no
+    process of the task survives it, not even one the hand-in started in a session of its own."""
     if CORPUS_ASSIGNMENT not in Course(REPO).source_assignments():
         pytest.skip(f"the grader's corpus needs the assignment {CORPUS_ASSIGNMENT}")
-    course = _class_course(tmp_path, {"first": None, "second": None})
-    config = SlurmConfig.load(
-        _write_config(tmp_path / "slurm.toml", TEST_CONFIG.format(per_task=2))
+    course = _configured(tmp_path / "course", "cpus_per_task = 1", 'time = "00:01:00"')
+    release_all(course)
+    source_path = course.source_notebooks(CORPUS_ASSIGNMENT)[0]
+    nb = first_cell(LINGERS)(_parts(course, CORPUS_ASSIGNMENT, source_path))
+    for student in ("timed_out", "cancelled"):
+        write_hand_in(course, student, CORPUS_ASSIGNMENT, source_path.name, nb)
+    config = SlurmConfig.of(course)
+    run = grade_on_slurm(course, config, Limits.of(course, cell_timeout=600), wait_for_end=False,
+                         progress=False)  # fmt: skip
+    assert run.result is None and run.tasks == 2
+    cancelled = (
+        f"{run.array_id}_{[run.plan.submissions[i].student for i in run.to_run].index('cancelled')}"
     )
-    run = grade_on_slurm(course, config, LIMITS, wait_for_end=False, progress=False)
-    assert run.result is None and run.plan.tasks == 1
-    subprocess.run(["scancel", run.plan.array_id], check=True)
-    deadline = time.monotonic() + 300
-    while active_jobs([run.plan.array_id, run.plan.collect_id]):
+    deadline = time.monotonic() + 600
+
+    def job_processes() -> list[psutil.Process]:
+        found = []
+        for process in psutil.process_iter():
+            try:
+                if process.environ().get("SLURM_ARRAY_JOB_ID") == run.array_id:
+                    found.append(process)
+            except psutil.Error:
+                continue
+        return found
+
+    while not any(p.name() == "sleep" for p in job_processes()):
+        assert time.monotonic() < deadline, "the hand-ins did not start"
+        time.sleep(0.5)
+    subprocess.run(["scancel", cancelled], check=True)
+    while active_jobs([run.array_id, run.collect_id]):
         assert time.monotonic() < deadline, "the collecting job did not end"
         time.sleep(0.5)
+    left = [(p.pid, p.name()) for p in job_processes()]
+    assert not left, f"processes of the array job outlived it: {left}"
     rows = {row.student: row for row in collect_grades(course)}
-    assert set(rows) == {"first", "second"}
-    for row in rows.values():
-        assert row.auto_score == 0
-        (reason,) = row.reasons
-        assert "cancelled" in reason and run.plan.array_id in reason, reason
+    assert set(rows) == {"timed_out", "cancelled"}
+    for student, why in (
+        ("timed_out", "ran out of time (sbatch --time="),
+        ("cancelled", "cancelled"),
+    ):
+        (reason,) = rows[student].reasons
+        assert rows[student].auto_score == 0
+        assert why in reason and run.array_id in reason, reason
     assert {line["student"] for line in _csv(course.root / "grades.csv")} == set(rows)
