@@ -16,7 +16,7 @@ from grading.report import GradeRow, collect_grades
 
 from .platforms import Platform
 from .roster import names, read_roster, who
-from .sheets import grade_column, maximum, read_sheet, write_sheet
+from .sheets import Sheet, grade_column, maximum, read_sheet, write_sheet
 
 
 @dataclass
@@ -55,6 +55,45 @@ def _scale(row: GradeRow, platform_max: float | None, scale: bool, sheet_path: P
     return row.score * platform_max / row.max_score
 
 
+def fill(
+    sheet: Sheet,
+    col: int,
+    grades: dict[str, GradeRow],
+    known: dict[str, str] | None = None,
+    missing: str | None = None,
+    scale: bool = False,
+) -> ExportResult:
+    """Write the scores ``grades`` (student -> row) into column ``col`` of ``sheet``'s student
+    rows; ``known``: student -> name, for the lines."""
+    known, rows = known or {}, sheet.students()
+    result, platform_max = ExportResult(sheet.path), maximum(sheet, col)
+    for student, index in sorted(rows.items(), key=lambda item: item[1]):
+        cells = sheet.rows[index]
+        cells += [""] * (col + 1 - len(cells))
+        row = grades.get(student)
+        if row is None:
+            if missing is not None:
+                cells[col] = result.written[student] = missing
+            what = f"wrote {missing}" if missing is not None else "left as it was"
+            result.lines.append(
+                f"row {index + 1}, {who(student, known)}: no hand-in graded: {what}"
+            )
+            continue
+        cells[col] = result.written[student] = points(_scale(row, platform_max, scale, sheet.path))
+        if row.needs_manual_grade:
+            result.lines.append(
+                f"row {index + 1}, {who(student, known)}: a score so far; "
+                f"{', '.join(row.needs_manual_grade)} still to be graded by a person"
+            )
+    for student in sorted(grades.keys() - rows.keys()):
+        row = grades[student]
+        result.lines.append(
+            f"{who(student, known)}: graded ({points(row.score)} / {points(row.max_score)}) but "
+            f"has no row in {sheet.path.name}: not exported"
+        )
+    return result
+
+
 def export(
     course: Course,
     platform: Platform,
@@ -74,32 +113,6 @@ def export(
         raise GradingError(
             f"the gradebook has no scores for {assignment!r}: grade it first (make grade)."
         )
-    known, rows = names(course, platform.name), sheet.students()
-    result, platform_max = ExportResult(out), maximum(sheet, col)
-    for student, index in sorted(rows.items(), key=lambda item: item[1]):
-        cells = sheet.rows[index]
-        cells += [""] * (col + 1 - len(cells))
-        row = grades.get(student)
-        if row is None:
-            if missing is not None:
-                cells[col] = result.written[student] = missing
-            what = f"wrote {missing}" if missing is not None else "left as it was"
-            result.lines.append(
-                f"row {index + 1}, {who(student, known)}: no hand-in graded: {what}"
-            )
-            continue
-        cells[col] = result.written[student] = points(_scale(row, platform_max, scale, sheet.path))
-        if row.needs_manual_grade:
-            result.lines.append(
-                f"row {index + 1}, {who(student, known)}: a score so far, "
-                f"{', '.join(row.needs_manual_grade)} still to be graded by a "
-                "person"
-            )
-    for student in sorted(grades.keys() - rows.keys()):
-        result.lines.append(
-            f"{who(student, known)}: graded ({points(grades[student].score)} / "
-            f"{points(grades[student].max_score)}) but has no row in "
-            f"{sheet.path.name}: not exported"
-        )
-    write_sheet(sheet, out)
+    result = fill(sheet, col, grades, names(course, platform.name), missing, scale)
+    result.path = write_sheet(sheet, out)
     return result
