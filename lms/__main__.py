@@ -97,10 +97,14 @@ def _collect(course: Course, args: argparse.Namespace) -> None:
         print(line)
     students = len({t.download.student for t in plan.taken})
     print(
-        f"collected {len(plan.taken)} notebooks of {students} students into "
+        f"collected {_count(len(plan.taken), 'notebook')} of {_count(students, 'student')} into "
         f"{course.submitted_dir}/<student>/{args.assignment}/; ids and names in "
         f"{roster_path(course)}"
     )
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}{'s' * (number != 1)}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,9 @@
   every upload, so the largest is the latest. The user id is the ``ID`` column of the gradebook
   export; "Re-Upload Submissions" reads back the first two numbers of a file's name.
 
+A zip entry's name without the zip's UTF-8 flag is read as code page 437 (by Python, and so by
+nbgrader): names and prefixes are read back as the platform wrote them (:func:`readable`).
+
 Neither platform puts the time of a hand-in into its download: entries carry the time the zip
 was made. Moodle's grading worksheet has it ("Last modified (submission)"); Canvas marks late
 hand-ins only.
@@ -26,6 +29,14 @@ from pathlib import PurePosixPath
 
 #: A resubmission's suffix on Canvas: ``name-1.ipynb``.
 RESUBMITTED = re.compile(r"-(\d+)(?=\.[^.]*$)")
+
+
+def readable(text: str) -> str:
+    """``text`` as written, where it is UTF-8 that a zip reader took for code page 437."""
+    try:
+        return text.encode("cp437").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
 
 
 @dataclass(frozen=True)
@@ -77,9 +88,8 @@ class Platform:
         if fields.get("attachment"):
             suffix = RESUBMITTED.search(filename)
             order = (int(fields["attachment"]), int(suffix.group(1)) if suffix else 0)
-        return Download(
-            path, fields["id"], fields["name"], prefix, filename, bool(fields.get("late")), order
-        )
+        name, prefix = readable(fields["name"]), readable(prefix)
+        return Download(path, fields["id"], name, prefix, filename, bool(fields.get("late")), order)
 
 
 MOODLE = Platform(

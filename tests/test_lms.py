@@ -140,6 +140,16 @@ def test_canvas_names(path: str, student: str, late: bool, order: tuple, noteboo
     assert found.prefix + found.filename == path
 
 
+def test_names_from_a_zip_without_its_utf8_flag_are_read_back():
+    """A zip reader takes UTF-8 names without the zip's UTF-8 flag for code page 437."""
+    written = "Zoë Müller_7_assignsubmission_file_/a.ipynb"
+    found = MOODLE.parse(written.encode().decode("cp437"))
+    assert (found.name, found.prefix) == ("Zoë Müller", "Zoë Müller_7_assignsubmission_file_/")
+    assert found.path == written.encode().decode("cp437"), "the file on disk keeps its name"
+    found = CANVAS.parse("müllerzoë_7_8_a.ipynb".encode().decode("cp437"))
+    assert (found.name, found.prefix) == ("müllerzoë", "müllerzoë_7_8_")
+
+
 @pytest.mark.parametrize(
     "path",
     ["readme.txt", "01_linear_classifiers.ipynb", "anon_x1y2z_8_a.ipynb",
