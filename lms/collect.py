@@ -37,6 +37,7 @@ class Taken:
     download: Download
     notebook: str  # its name in submitted/<student>/<assignment>/
     timestamp: datetime | None = None
+    file: str = ""  # the unpacked file
 
 
 @dataclass
@@ -120,6 +121,9 @@ def plan_collect(
     """What to collect from the unpacked download in ``root`` for an assignment with
     ``notebooks``; ``times``: student -> hand-in time, where the platform gives it."""
     plan, students = CollectPlan(), {}
+    inside = list(root.iterdir())
+    if len(inside) == 1 and inside[0].is_dir() and platform.parse(f"{inside[0].name}/x") is None:
+        root = inside[0]  # the download, unpacked and zipped again in a folder of its own
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         relative = path.relative_to(root).as_posix()
         item = platform.parse(relative)
@@ -146,7 +150,8 @@ def plan_collect(
                     f"{item.path}: marked LATE by Canvas, which gives no time: no "
                     "timestamp.txt (Canvas's own late policy applies there)"
                 )
-            plan.taken.append(Taken(item, notebook, (times or {}).get(student)))
+            when = (times or {}).get(student)
+            plan.taken.append(Taken(item, notebook, when, str(root / item.path)))
     return plan
 
 
@@ -160,7 +165,7 @@ class Collector(FileNameCollectorPlugin):
     def prepare(self, root: Path, notebooks: list[str], times: dict | None) -> CollectPlan:
         plan = plan_collect(self.platform, root, notebooks, times)
         self.named_regexp = self.platform.pattern.pattern
-        self.taken = {str(root / item.download.path): item for item in plan.taken}
+        self.taken = {item.file: item for item in plan.taken}
         return plan
 
     def collect(self, submitted_file: str) -> dict | None:

@@ -220,8 +220,10 @@ def test_plan_canvas_takes_the_latest(tmp_path: Path):
     files = {older: nb, latest: nb, f"doejane_1_103_{ASSIGNMENT}.py": b"x = 1",
              "leeann_2_104_homework.ipynb": nb, "leeann_2_105_homework-1.ipynb": nb,
              "mustermannmax_3_106_notes.txt": b"notes"}  # fmt: skip
-    plan = plan_collect(CANVAS, unpacked(tmp_path, files), [NOTEBOOK])
+    # a download unpacked and zipped again: its files in a folder of their own
+    plan = plan_collect(CANVAS, unpacked(tmp_path / "download", files).parent, [NOTEBOOK])
     taken = {t.download.path: (t.download.student, t.notebook) for t in plan.taken}
+    assert all(Path(t.file) == tmp_path / "download" / t.download.path for t in plan.taken)
     assert taken == {latest: ("1", NOTEBOOK), "leeann_2_105_homework-1.ipynb": ("2", NOTEBOOK)}
     lines = [line for line in plan.lines if line.startswith(latest)]
     assert lines == [f"{latest}: the latest of 2 hand-ins of {NOTEBOOK} by student 1 (doejane): "
