@@ -132,7 +132,7 @@ def plan_collect(
                 f"{relative}: not named the way {platform.title} names hand-ins "
                 f"(e.g. {platform.example}): skipped"
             )
-        elif Path(item.filename).suffix.lower() != NOTEBOOK:
+        elif Path(item.filename).suffix != NOTEBOOK:  # ZipCollectApp keeps the extension
             kind = Path(item.filename).suffix or "no extension"
             plan.lines.append(f"{relative}: not a notebook ({kind}): skipped")
         else:
