@@ -5,7 +5,8 @@
   to 4.0; from 4.1 without the last ``_``), or, with "Download submissions in folders" off, the
   same prefix before each file name. The number is the participant id, which the assignment's
   grading worksheet shows as ``Participant <id>`` in its ``Identifier`` column and which its
-  "Upload multiple feedback files in a zip" reads back from the same folder names.
+  "Upload multiple feedback files in a zip" reads back from the same folder names. Moodle
+  numbers participants per assignment (its blind-marking mapping), not per course.
 - **Canvas**, "Download Submissions": flat names
   ``<sortable name>[_LATE]_<user id>_<attachment id>_<file name>``; the sortable name is
   lower-cased without spaces or punctuation, ``LATE`` marks a hand-in after the due date, and a
