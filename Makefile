@@ -14,7 +14,8 @@ STAMP := $(VENV)/.installed
 # outside wins.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help setup mathjax browser course-models book check test lint lab validate exercises grade grade-slurm train-slurm clean
+.PHONY: help setup mathjax browser course-models book check test lint lab validate exercises grade grade-slurm train-slurm \
+	collect export feedback-zip clean
 
 help:
 	@echo "make book       build the HTML book into _build/html (executes every chapter)"
@@ -30,6 +31,11 @@ help:
 	@echo "make grade      autograde every submission in submitted/<student>/<assignment>/ (JOBS=N)"
 	@echo "make grade-slurm  the same grading as a Slurm job array (c.Slurm in nbgrader_config.py)"
 	@echo "make train-slurm  train the course models as a Slurm job (SLURM_TRAIN=\"sbatch options\")"
+	@echo "make collect ZIP=<download.zip> ASSIGNMENT=<name> LMS=moodle|canvas"
+	@echo "                the learning platform's download of hand-ins into submitted/"
+	@echo "make export LMS=moodle|canvas GRADEBOOK=<platform's grade sheet.csv>"
+	@echo "                the gradebook's scores into the platform's sheet, for its import"
+	@echo "make feedback-zip LMS=moodle|canvas  feedback/ as the platform's bulk upload"
 	@echo "make clean      remove the built book, caches and grading output (keeps .venv)"
 
 $(STAMP): pyproject.toml
@@ -173,5 +179,31 @@ slides: setup revealjs
 pdf: setup
 	$(BIN)/python -m slides pdf
 
+# Hand-ins from a learning platform and grades back to it (python -m lms; README, "Teaching
+# with Moodle or Canvas"). LMS: moodle or canvas. ASSIGNMENT: the nbgrader assignment (export
+# and feedback-zip: default, the only one collected). GRADEBOOK: the platform's grade sheet
+# (Moodle's grading worksheet, Canvas's gradebook export); with collect, Moodle's worksheet gives
+# the hand-ins' times (TIMEZONE=Europe/Berlin: the zone it was downloaded in). FORCE=1: replace
+# hand-ins collected before. MISSING=0: write 0 for students without a hand-in (default:
+# blank). SCALE=1: scale scores to the platform's maximum. COLUMN: Canvas's assignment column.
+LMS_ARGS = --lms "$(LMS)" $(if $(ASSIGNMENT),--assignment "$(ASSIGNMENT)")
+LMS_USAGE = { echo "usage: make $@ $(1)" >&2; exit 2; }
+
+collect: setup
+	@test -n "$(ZIP)" -a -n "$(ASSIGNMENT)" -a -n "$(LMS)" || \
+	  $(call LMS_USAGE,ZIP=<download.zip> ASSIGNMENT=<name> LMS=moodle|canvas)
+	$(BIN)/python -m lms collect $(LMS_ARGS) --zip "$(ZIP)" $(if $(GRADEBOOK),--sheet \
+	  "$(GRADEBOOK)") $(if $(TIMEZONE),--timezone "$(TIMEZONE)") $(if $(FORCE),--force)
+
+export: setup
+	@test -n "$(LMS)" -a -n "$(GRADEBOOK)" || \
+	  $(call LMS_USAGE,LMS=moodle|canvas GRADEBOOK=<platform's grade sheet.csv>)
+	$(BIN)/python -m lms export $(LMS_ARGS) --sheet "$(GRADEBOOK)" $(if $(MISSING),--missing \
+	  "$(MISSING)") $(if $(SCALE),--scale) $(if $(COLUMN),--column "$(COLUMN)")
+
+feedback-zip: setup
+	@test -n "$(LMS)" || $(call LMS_USAGE,LMS=moodle|canvas [ASSIGNMENT=<name>])
+	$(BIN)/python -m lms feedback-zip $(LMS_ARGS)
+
 clean:
-	rm -rf _build .cache autograded feedback gradebook.db grades.csv
+	rm -rf _build .cache autograded feedback gradebook.db grades.csv upload
