@@ -158,21 +158,101 @@ def _scan(node: ast.AST, bound: set[str], read: set[str]) -> None:
             _scan(child, bound, read)
 
 
+def _targets(node: ast.AST, names: _Names) -> None:
+    """Bind the names an assignment target binds; a subscript or attribute target reads."""
+    if isinstance(node, ast.Name):
+        names.bind(node.id)
+    elif isinstance(node, ast.Tuple | ast.List | ast.Starred):
+        for child in ast.iter_child_nodes(node):
+            _targets(child, names)
+    else:
+        names.read(node)
+
+
+@dataclass
+class _Names:
+    """What a block of statements binds (anywhere) and reads before binding it surely."""
+
+    bound: set[str] = field(default_factory=set)
+    free: set[str] = field(default_factory=set)
+    surely: set[str] = field(default_factory=set)  # bound on every path so far
+
+    def bind(self, name: str) -> None:
+        self.bound.add(name)
+        self.surely.add(name)
+
+    def read(self, *nodes: ast.AST | None) -> None:
+        for node in nodes:
+            if node is not None:
+                binds: set[str] = set()
+                reads: set[str] = set()
+                _scan(node, binds, reads)
+                self.free |= reads - self.surely
+                for name in binds:
+                    self.bind(name)
+
+    def branch(self, statements: list[ast.stmt], *names: str) -> None:
+        """A block that may not run (or runs with ``names`` bound): what it binds is bound,
+        but not surely afterwards."""
+        inner = _Names(self.bound, self.free, self.surely | set(names))
+        inner.block(statements)
+
+    def block(self, statements: list[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, ast.For | ast.AsyncFor):
+                self.read(node.iter)
+                loop = _Names()
+                _targets(node.target, loop)
+                self.bound |= loop.bound
+                self.branch(node.body, *loop.bound)
+                self.branch(node.orelse)
+            elif isinstance(node, ast.With | ast.AsyncWith):
+                for item in node.items:
+                    self.read(item.context_expr)
+                    if item.optional_vars is not None:
+                        _targets(item.optional_vars, self)
+                self.block(node.body)
+            elif isinstance(node, ast.If | ast.While):
+                self.read(node.test)
+                self.branch(node.body)
+                self.branch(node.orelse)
+            elif isinstance(node, ast.Try):
+                self.branch(node.body)
+                for handler in node.handlers:
+                    self.read(handler.type)
+                    self.branch(handler.body, *([handler.name] if handler.name else []))
+                self.branch(node.orelse)
+                self.block(node.finalbody)
+            elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+                self.read(node.value)
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if isinstance(node, ast.AugAssign):
+                    self.read(
+                        ast.Name(node.target.id, ast.Load())
+                        if isinstance(node.target, ast.Name)
+                        else node.target
+                    )
+                for target in targets:
+                    _targets(target, self)
+            else:
+                binds: set[str] = set()
+                reads: set[str] = set()
+                _scan(node, binds, reads)
+                self.free |= reads - self.surely
+                for name in binds:
+                    self.bind(name)
+
+
 def names(code: str) -> tuple[set[str], set[str]]:
-    """(names a cell binds, names it reads before binding them itself). A cell that does not
-    parse binds and reads nothing (it fails when run)."""
+    """(names a cell binds, names it reads that it has not surely bound before). A cell that
+    does not parse binds and reads nothing (it fails when run)."""
     try:
         statements = ast.parse(code).body
     except SyntaxError:
         return set(), set()
-    bound: set[str] = set()
-    free: set[str] = set()
-    for statement in statements:
-        binds, reads = set(), set()
-        _scan(statement, binds, reads)
-        free |= reads - bound
-        bound |= binds
-    return bound, free
+    found = _Names()
+    found.block(statements)
+    return found.bound, found.free
 
 
 @dataclass
@@ -280,11 +360,16 @@ class HandIn:
 
 
 def pack(notebook: Notebook, answers: list[Answer]) -> list[HandIn]:
-    """Put ``answers`` into as few hand-ins as the rule of :meth:`HandIn.admits` allows (first
-    fit, the answers that reach most tests first; the same corpus always packs the same)."""
-    alone = {a.key: len(notebook.influence(a, [a])) for a in answers}
+    """Put ``answers`` into few hand-ins, as the rule of :meth:`HandIn.admits` allows: first
+    fit, the answers that clash with most others first (the same corpus packs the same)."""
+
+    def clashes(answer: Answer) -> int:
+        alone = HandIn("", notebook, [answer])
+        return sum(not alone.admits(other) for other in answers if other is not answer)
+
+    degree = {answer.key: clashes(answer) for answer in answers}
     handins: list[HandIn] = []
-    for answer in sorted(answers, key=lambda a: (-alone[a.key], a.name)):
+    for answer in sorted(answers, key=lambda a: (-degree[a.key], a.name)):
         place = next((h for h in handins if h.admits(answer)), None)
         if place is None:
             place = HandIn(f"{notebook.assignment[:2]}-{len(handins) + 1:02d}", notebook)
