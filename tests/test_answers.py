@@ -235,12 +235,7 @@ class _Names:
                 for target in targets:
                     _targets(target, self)
             else:
-                binds: set[str] = set()
-                reads: set[str] = set()
-                _scan(node, binds, reads)
-                self.free |= reads - self.surely
-                for name in binds:
-                    self.bind(name)
+                self.read(node)
 
 
 def names(code: str) -> tuple[set[str], set[str]]:
