@@ -7,15 +7,26 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup mathjax browser book test lint lab validate exercises grade grade-slurm train-slurm clean
+# torch's OpenMP threads wait for each other passively instead of spinning: on a machine that
+# other jobs keep busy, spinning threads burn CPU time without progress (one epoch of chapter
+# 2's generator beside other jobs: 510 s with spinning, 117 s passive; see
+# benchmarks/threads_under_load.py). Kernels, book builds and graders inherit it; a value set
+# outside wins.
+export OMP_WAIT_POLICY ?= PASSIVE
+
+.PHONY: help setup mathjax browser course-models book check test lint lab validate exercises grade grade-slurm train-slurm clean
 
 help:
 	@echo "make book       build the HTML book into _build/html (executes every chapter)"
-	@echo "make test       lint, unit tests, notebooks (nbval), exercises, grading, book build"
+	@echo "make check      lint and the fast unit tests (no kernel, book, browser or cluster): after every edit"
+	@echo "make test       everything: unit tests, notebooks (nbval), exercises, grading, book, browser, lab, Slurm"
+	@echo "make course-models  train (or load from the course cache) the models the chapters share"
 	@echo "make lab        open the exercises in JupyterLab (options: LAB_ARGS=\"--port 8899\")"
 	@echo "make validate NB=exercises/<assignment>/<notebook>.ipynb"
 	@echo "                run a notebook's visible tests as the grader would, say what fails"
 	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader"
+	@echo "make slides     after make book: the lecture's slides, a reveal.js deck per chapter, in _build/slides"
+	@echo "make pdf        after make book: the book (and each deck) as PDF in _build/pdf"
 	@echo "make grade      autograde every submission in submitted/<student>/<assignment>/ (JOBS=N)"
 	@echo "make grade-slurm  the same grading as a Slurm job array (slurm/config.toml)"
 	@echo "make train-slurm  train the course models as a Slurm job (slurm/config.toml)"
@@ -51,32 +62,67 @@ $(MATHJAX):
 
 mathjax: $(MATHJAX)
 
-# The browser test (tests/test_browser.py) drives Debian's Chromium: installed with apt where
-# it is missing and we are root (CI); otherwise the test skips and names what to install.
-browser:
-	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
-	  && command -v apt-get >/dev/null 2>&1; then \
-	  echo "installing Debian's chromium for the browser test (apt-get)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y -qq --no-install-recommends chromium >/dev/null \
-	  || echo "apt-get could not install chromium: the browser test will say what is missing"; \
+# reveal.js, pinned, from npm into .revealjs/ like MathJax (make book fetches both): `make slides`
+# copies it (and MathJax) beside the decks, so that they present offline. Without npm (or
+# offline) this fetches nothing, and `make slides` says in one line what is missing.
+REVEALJS_VERSION := 5.2.1
+REVEALJS := .revealjs/reveal.js/.version-$(REVEALJS_VERSION)
+
+$(REVEALJS):
+	@mkdir -p .cache/npm
+	@if command -v $(NPM) >/dev/null 2>&1 \
+	  && $(NPM) pack --silent --pack-destination .cache/npm reveal.js@$(REVEALJS_VERSION) >/dev/null 2>&1; \
+	then \
+	  rm -rf .revealjs && mkdir -p .revealjs/reveal.js && \
+	  tar -xzf .cache/npm/reveal.js-$(REVEALJS_VERSION).tgz -C .revealjs/reveal.js \
+	    --strip-components=1 package/LICENSE package/dist package/plugin/notes && \
+	  touch $@ && echo "reveal.js $(REVEALJS_VERSION) from npm in .revealjs/"; \
 	fi
+
+revealjs: $(REVEALJS)
+
+# The browser tests drive Debian's Chromium, and the handout's test reads the PDF with Debian's
+# poppler-utils (pdftotext, pdfinfo, pdftoppm): both installed with apt where missing and we are
+# root (CI); otherwise those tests skip and name what to install.
+browser:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="chromium"; \
+	command -v pdftotext >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's $$missing for the browser and PDF tests (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	  || echo "apt-get could not install $$missing: the browser and PDF tests will say what is missing"; \
+	fi
+
+# The models the chapters, exercises and grader share (chapter 2's generator, chapter 3's CNN),
+# trained in a step of their own, with a progress bar, before any chapter runs: a chapter then
+# only loads them and no cell trains for minutes under the book's or nbval's cell time limit.
+course-models: setup
+	$(BIN)/python -m lib course-models
 
 # TQDM_DISABLE keeps progress bars (notebook widgets) out of the book's static pages. --all
 # reads every page afresh (executed notebooks stay cached in _build/.jupyter_cache):
 # sphinx-codeautolink links the names in code cells to the library's reference only in the
-# pages it reads.
-book: setup mathjax
+# pages it reads. reveal.js comes along, so that `make slides` needs no network afterwards.
+book: setup mathjax revealjs course-models
 	TQDM_DISABLE=1 $(BIN)/jupyter-book build --all -W -n --keep-going .
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The test suite in tiers (markers declared in pyproject.toml): `make check` runs the tests of
+# none of the expensive kinds below, `make test` runs all of them.
+EXPENSIVE := notebooks or grading or slurm or browser or lab or book
+
+check: lint
+	$(BIN)/pytest -m "not ($(EXPENSIVE))" --durations=15 tests
+
 # nbval re-executes every chapter and solution notebook (exercises hold unsolved stubs;
 # tests/test_grading.py runs them through the autograder instead). tests/test_book.py
 # builds the book with warnings as errors.
-test: lint mathjax browser
+test: lint mathjax revealjs browser course-models
 	$(BIN)/pytest --nbval-lax --nbval-cell-timeout=600 --durations=40 tests chapters solutions
 
 # JupyterLab refuses to run as root (Docker, cloud notebooks) unless told it may. The server
@@ -109,6 +155,16 @@ grade-slurm: setup
 
 train-slurm: setup
 	$(BIN)/python -m grading.slurm train
+
+# The lecture's slides and the PDF handout, cut from the book that `make book` built: nothing
+# executes again. A reveal.js deck per chapter in _build/slides/; the book, and each deck, as
+# PDF in _build/pdf/, printed by Debian's Chromium (make browser installs it as root).
+.PHONY: revealjs slides pdf
+slides: setup revealjs
+	$(BIN)/python -m slides decks
+
+pdf: setup
+	$(BIN)/python -m slides pdf
 
 clean:
 	rm -rf _build .cache autograded feedback gradebook.db grades.csv

@@ -2,11 +2,29 @@
 
 On the chapter's MNIST CNN, for 100 test images, 50 steps and ``riemann_right``, it times
 ``lib.attribution.integrated_gradients`` and ``captum.attr.IntegratedGradients(...).attribute``
-alternately (so that both see the same machine load), and prints the time ratio and the
-differences relative to the attribution scale (the largest |IG| Captum gives).
+alternately (so that both see the same machine load), and prints the time ratio.
 
-Targets: lib takes at most 0.5x Captum's time (aim 0.4x); mean |difference| <= 1e-5 and max
-|difference| <= 1e-2 of the scale (float32 ReLU kinks may flip single elements).
+Target: lib takes at most 0.5x Captum's time (aim 0.4x). That both compute the same
+attributions is tested in tests/test_attribution.py (test_ig_agrees_with_captum).
+
+Recorded on a lent 16-core server (medians of alternating runs, torch limited to 2 threads for
+the CPU rows; 2026-11-26, before the path sums moved to float64), with ``--batch-size`` for
+the points per pass:
+
+| machine, threads | points per pass | lib (s) | Captum (s) | lib / Captum |
+|---|---|---|---|---|
+| CPU, 2 threads | 64 | 0.75 | 1.86 | 0.40 |
+| CPU, 2 threads | 225 | 1.45 | 2.09 | 0.69 |
+| CPU, 2 threads | 1,000 | 1.71 | 1.91 | 0.90 |
+| CPU, 2 threads | 5,000 (all, as Captum) | 1.96 | 2.13 | 0.92 |
+| NVIDIA H200 GPU | automatic (all 5,000) | 0.007 | 0.070 | 0.09 |
+
+On the CPU the size of the passes decided: 64 points kept the activations in the processor's
+caches, all 5,000 at once did not. On a 2-core machine shared with other jobs (load average
+about 6; 2026-12-01, float64 sums), lib / Captum was 0.37 with ``--threads 1`` but 2.27 with 2
+threads, likely because each of the many small passes waits for both threads, and a busy
+machine keeps one of them waiting. Chapter 5 points here for the times; it shows only the
+agreement, which does not depend on how busy the machine is.
 
 Usage: ``.venv/bin/python benchmarks/ig_vs_captum.py [--device cpu|cuda] [--repeats 5]``
 """
@@ -73,14 +91,10 @@ def main(argv: list[str] | None = None) -> int:
 
     run_lib(), run_captum()  # warm-up: allocator, kernels, first-call overheads
     times: dict[str, list[float]] = {"lib": [], "captum": []}
-    results: dict[str, torch.Tensor] = {}
     for _ in range(args.repeats):
         for name, run in (("lib", run_lib), ("captum", run_captum)):
-            seconds, results[name] = _timed(run, device)
+            seconds, _ = _timed(run, device)
             times[name].append(seconds)
-    ours, theirs = results["lib"], results["captum"]
-    scale = theirs.abs().max().item()
-    difference = (ours - theirs).abs() / scale
     lib_s, captum_s = statistics.median(times["lib"]), statistics.median(times["captum"])
     ratio = lib_s / captum_s
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
@@ -89,14 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         f"IG, {args.images} images x {args.steps} steps, riemann_right, {name} "
         f"({threads} threads), median of {args.repeats}"
     )
-    print("| device | lib (s) | Captum (s) | lib / Captum | mean diff | max diff |")
-    print("|---|---|---|---|---|---|")
-    print(
-        f"| {device.type} | {lib_s:.3f} | {captum_s:.3f} | {ratio:.2f} | "
-        f"{difference.mean().item():.1e} | {difference.max().item():.1e} |"
-    )
-    ok = ratio <= 0.5 and difference.mean() <= 1e-5 and difference.max() <= 1e-2
-    print("targets (ratio <= 0.5, mean <= 1e-5, max <= 1e-2):", "met" if ok else "NOT met")
+    print("| device | lib (s) | Captum (s) | lib / Captum |")
+    print("|---|---|---|---|")
+    print(f"| {device.type} | {lib_s:.3f} | {captum_s:.3f} | {ratio:.2f} |")
+    ok = ratio <= 0.5
+    print("target (ratio <= 0.5):", "met" if ok else "NOT met")
     return 0 if ok else 2
 
 

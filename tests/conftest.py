@@ -1,19 +1,28 @@
 """Shared fixtures: every unit test of ``lib`` that computes runs on each available device;
-the book is built once per test session for the tests that read it."""
+the book is built once per test session for the tests that read it, and tests of the book's
+configuration alone get jupyter-book's Sphinx application without a build."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
 import sys
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 import pytest
 import torch
 
 from lib.device import DEVICE_ENV, available_devices
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
 
 matplotlib.use("Agg")  # tests draw figures without a screen
 
@@ -67,3 +76,45 @@ def book() -> Path:
     output = (result.stdout + result.stderr)[-8000:]
     assert result.returncode == 0, f"{' '.join(BOOK_COMMAND)} failed:\n{output}"
     return html
+
+
+@contextmanager
+def _book_app(source: Path, config: Path, out: Path) -> Iterator[tuple[Sphinx, io.StringIO]]:
+    """jupyter-book's Sphinx application for the book in ``source`` with ``config``, and its
+    log so far; set up as ``jupyter-book build`` sets it up (its configuration, every
+    extension, their config-inited and builder-inited hooks), but it reads no page unless
+    the test asks (``app.builder.read()``)."""
+    from jupyter_book.config import get_final_config
+    from sphinx.application import Sphinx
+    from sphinx.util.docutils import docutils_namespace, patch_docutils
+
+    # What the command line adds to _config.yml (jupyter_book/cli/main.py).
+    cli = {"external_toc_path": str(source / "_toc.yml"), "latex_individualpages": False}
+    sphinx_config, _ = get_final_config(user_yaml=config, cli_config=cli, sourcedir=source)
+    log = io.StringIO()
+    with patch_docutils(source), docutils_namespace(), warnings.catch_warnings():
+        # Noise of the book's extensions when they run inside the test process: docutils' old
+        # traverse() in sphinx-jupyterbook-latex, and sphinx-external-toc looking through
+        # every object in memory (torch's among them).
+        warnings.filterwarnings("ignore", category=PendingDeprecationWarning, module="sphinx_")
+        warnings.filterwarnings("ignore", "`torch.distributed.reduce_op`", FutureWarning)
+        app = Sphinx(
+            srcdir=source,
+            confdir=None,
+            outdir=out / "html",
+            doctreedir=out / ".doctrees",
+            buildername="html",
+            confoverrides=sphinx_config,
+            status=log,
+            warning=log,
+            freshenv=True,
+        )
+        yield app, log
+
+
+@pytest.fixture(scope="session")
+def book_app() -> Callable[[Path, Path, Path], AbstractContextManager]:
+    """``book_app(source, config, out)``: a context holding jupyter-book's Sphinx application
+    and its log, for tests of what the book's configuration and extensions decide before a
+    page is read, at a fraction of a build's cost."""
+    return _book_app

@@ -247,6 +247,7 @@ def test_every_built_page_is_checked(book: Path) -> None:
     assert set(TOC_PAGES) <= built, f"pages of _toc.yml not built: {set(TOC_PAGES) - built}"
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("docname", [*TOC_PAGES, *SPHINX_PAGES])
 def test_page_displays_completely_offline(book: Path, server: str, browser, docname: str) -> None:
     assert (book / f"{docname}.html").is_file(), f"the build wrote no {docname}.html"
@@ -306,6 +307,8 @@ def _broken_links(book: Path, server: str, docname: str, links: list[str]) -> li
         if not link.startswith(server + "/"):
             continue  # other sites: not followed, and the browser test opens no other site
         parts = urlsplit(link)
+        if parts.path.startswith("/slides/"):
+            continue  # the lecture's decks beside the book: tests/test_decks.py follows these
         target = book / unquote(parts.path).lstrip("/")
         if target.is_dir():
             target = target / "index.html"
@@ -330,3 +333,56 @@ def _missing_figures(chapter: str, shown: list[dict]) -> list[str]:
         if image["alt"].strip() in ("", image["src"]) and not image["caption"].strip()
     ]
     return problems
+
+
+#: The cell tag of a code cell that draws an ImageNet attribution figure (chapters 4 and 5);
+#: myst-nb turns it into the class ``tag_imagenet-figure`` of the cell in the HTML.
+IMAGENET_FIGURE_TAG = "imagenet-figure"
+
+
+def _imagenet_loaded(notebook: nbformat.NotebookNode) -> bool:
+    """Whether the executed chapter loaded an ImageNet network (the loader prints a line)."""
+    text = "".join(
+        output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", [])
+    )
+    return "ImageNet mobilenet_v2: " in text and "no weights" not in text
+
+
+#: Page width of the width check, as in the test above.
+WINDOW = {"width": 1280, "height": 900}
+#: Where the page's content column is: the cells' own width.
+COLUMN_WIDTH = """() => Array.from(document.querySelectorAll('.tag_imagenet-figure'), (cell) =>
+  Array.from(cell.querySelectorAll('.cell_output img'), (img) => ({
+    src: img.getAttribute('src'),
+    drawn: img.getBoundingClientRect().width,
+    column: cell.getBoundingClientRect().width,
+  }))).flat()"""
+
+
+@pytest.mark.parametrize(
+    "chapter", [c for c in CHAPTERS if Path(c).name.startswith(("04_", "05_"))]
+)
+def test_imagenet_attribution_figures_fill_the_content_column(
+    book: Path, server: str, browser, chapter: str
+) -> None:
+    """Each figure of a cell tagged ``imagenet-figure`` is drawn as wide as the content
+    column at a 1280 px window, so that an attribution map of a photo reads at 100% zoom."""
+    cells = [
+        cell
+        for cell in _figure_cells(_executed(chapter))
+        if IMAGENET_FIGURE_TAG in cell.metadata.get("tags", [])
+    ]
+    produced = sum(_shows_image(output) for cell in cells for output in cell.outputs)
+    if Path(chapter).name.startswith("04_"):  # its saliency maps of photos are tagged
+        assert produced or not _imagenet_loaded(_executed(chapter)), "no tagged figure"
+    context = browser.new_context(viewport=WINDOW)
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/{chapter}.html", wait_until="load")
+        page.evaluate(INSPECT)  # every image decoded, so that its size is final
+        figures = page.evaluate(COLUMN_WIDTH)
+    finally:
+        context.close()
+    assert len(figures) == produced, f"{produced} tagged figures produced, {len(figures)} shown"
+    narrow = [f for f in figures if f["drawn"] < 0.97 * f["column"]]
+    assert not narrow, f"{chapter}: figures narrower than the column: {narrow}"

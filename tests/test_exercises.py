@@ -60,6 +60,7 @@ def test_there_are_assignments():
     assert ASSIGNMENTS, f"no assignment in {COURSE.source_dir} (expected <assignment>/*.ipynb)"
 
 
+@pytest.mark.grading
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_exercises_are_up_to_date(assignment: str, tmp_path: Path):
     release(COURSE, assignment, tmp_path)
@@ -79,6 +80,7 @@ def test_exercises_are_up_to_date(assignment: str, tmp_path: Path):
     )
 
 
+@pytest.mark.grading
 def test_release_is_deterministic(tmp_path: Path):
     """Two releases of the same sources are byte-identical (else the test above could not hold).
 

@@ -63,6 +63,18 @@ def test_a_checkerboard_is_one_peak_at_the_highest_frequency() -> None:
     assert peak == (4, 4) and (spectrum > -10).sum() == 1
 
 
+@pytest.mark.parametrize("period", [2, 4, 8])
+def test_a_pattern_with_period_p_lies_on_the_grid_of_multiples_of_size_over_p(period) -> None:
+    """Chapter 2's reading of the peaks: a pattern repeating every p pixels of a 32x32 image has
+    energy only at frequencies that are multiples of 32 / p, in both directions."""
+    tile = torch.rand(period, period, generator=torch.Generator().manual_seed(period))
+    image = tile.repeat(32 // period, 32 // period)[None, None]
+    spectrum = frequency.log_spectrum(image, "fft")[0, 0]
+    k = torch.arange(32)
+    grid = (k[:, None] % (32 // period) == 0) & (k[None, :] % (32 // period) == 0)
+    assert (spectrum[~grid] < -8).all() and (spectrum[grid] > -8).all()
+
+
 def test_bad_input_is_named() -> None:
     with pytest.raises(ValueError, match="kind='wavelet'"):
         frequency.log_spectrum(_images(), "wavelet")

@@ -468,23 +468,27 @@ def needs(student: Account | str) -> Account:
     return student
 
 
-# --- The tests ---------------------------------------------------------------------------------
+# --- The tests (JupyterLab and kernels: marked lab) ----------------------------------------------
 
 
+@pytest.mark.lab
 def test_lab(me: Account, base: Path):
     check_lab(me, base, validate_button=True)
 
 
+@pytest.mark.lab
 def test_lab_as_non_root_user(student: Account | str, base: Path):
     check_lab(needs(student), base, validate_button=False)
 
 
+@pytest.mark.lab
 def test_validate_untouched_exercise_fails(me: Account, student: Account | str):
     """As the non-root user where there is one, else as the tests' user: with the next test,
     which runs as the tests' user (root in CI), ``make validate`` runs as both."""
     check_untouched_fails(student if isinstance(student, Account) else me)
 
 
+@pytest.mark.lab
 def test_validate_solution_passes(me: Account, base: Path):
     solved = solved_copy(EXERCISES[0], base / EXERCISES[0].name)
     done = make_validate(me, solved)
@@ -492,7 +496,7 @@ def test_validate_solution_passes(me: Account, base: Path):
     assert f"PASSED: {solved}" in done.stdout, done.stdout
 
 
-# --- Bad input ---------------------------------------------------------------------------------
+# --- Bad input (no kernel: in make check) ------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -187,3 +187,40 @@ def test_a_failed_download_is_reported(no_imagenet, monkeypatch, capsys) -> None
     assert "download failed: no network" in capsys.readouterr().out
     with pytest.raises(ValueError, match="name='resnet9000' is not a torchvision"):
         models.load_imagenet_model("resnet9000")
+
+
+def test_alexnet_weights_in_the_torch_cache_are_loaded(no_imagenet, capsys) -> None:
+    # torchvision's AlexNet is the single-GPU variant: 64 first-layer kernels, not 96.
+    cached = no_imagenet / "torch" / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    cached.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    state = torchvision.models.alexnet(weights=None).state_dict()
+    torch.save(state, cached)
+    net = models.load_imagenet_model("alexnet")
+    assert "ImageNet alexnet: torchvision's weights from the torch cache" in capsys.readouterr().out
+    assert net.name == "alexnet" and net.tier == "torch cache" and _same_weights(net, state)
+    assert models.first_conv(net.model).weight.shape == (64, 3, 11, 11)
+
+
+def test_the_network_on_pixels_normalises_first(no_imagenet, monkeypatch) -> None:
+    path = no_imagenet / "mine.pt"
+    _random_mobilenet(path)
+    monkeypatch.setenv(models.IMAGENET_WEIGHTS_ENV, str(path))
+    net = models.load_imagenet_model()
+    pixels = torch.rand(2, 3, 64, 64)
+    on_pixels = net.on_pixels()
+    assert on_pixels[1] is net.model
+    with torch.no_grad():
+        assert torch.allclose(on_pixels(pixels), net.model(net.normalize(pixels)))
+    mean = torch.tensor(net.preprocess.mean).view(1, 3, 1, 1).expand(1, 3, 4, 4)
+    assert torch.allclose(net.normalize(mean), torch.zeros(1, 3, 4, 4), atol=1e-6)
+
+
+def test_first_layer_facts_count_the_pruned_kernels(no_imagenet) -> None:
+    net = models.load_imagenet_model()  # the embedded MobileNetV2
+    facts = models.first_layer_facts(net)
+    assert facts == {"name": "mobilenet_v2", "count": 32, "shape": "3×3×3", "stride": 2, "zero": 8}
+    with torch.no_grad():
+        models.first_conv(net.model).weight[:3] = 0.0
+    assert models.first_layer_facts(net)["zero"] == 11
+    assert set(models.first_layer_facts(None).values()) == {"(no network loaded)"}

@@ -200,3 +200,142 @@ def test_class_models_leave_the_model_alone(device) -> None:
     assert images.shape == (3, 16) and (history[-1] > history[0]).all()
     for old, new in zip(before, model.parameters(), strict=True):
         assert new.grad is None and torch.equal(old, new.detach())
+
+
+# --- Regularisers of Olah et al. (2017) and Mordvintsev et al. (2018) ----------------------
+
+
+def test_transforms_that_are_off_change_nothing() -> None:
+    images = torch.rand(3, 3, 16, 16)
+    assert torch.allclose(optimize.random_transforms()(images), images, atol=1e-6)
+
+
+def test_jitter_shifts_by_whole_pixels_of_at_most_its_size() -> None:
+    images = torch.rand(8, 1, 20, 20)
+    moved = optimize.random_transforms(jitter=2, seed=1)(images)
+    inner = (slice(None), slice(2, -2), slice(2, -2))  # away from the mirrored borders
+    shifts = []
+    for image, result in zip(images, moved, strict=True):
+        for dy in range(-2, 3):
+            for dx in range(-2, 3):
+                if torch.allclose(image.roll((-dy, -dx), (1, 2))[inner], result[inner], atol=1e-5):
+                    shifts.append((dy, dx))
+    assert len(shifts) == len(images), shifts  # each image is one shift of itself
+    assert len(set(shifts)) > 1  # each image draws its own
+    again = optimize.random_transforms(jitter=2, seed=1)(images)
+    assert torch.equal(moved, again)  # seeded
+    assert not torch.equal(moved, optimize.random_transforms(jitter=2, seed=1)(images)[[1, 0]])
+
+
+def test_scale_zooms_about_the_centre() -> None:
+    ramp = torch.arange(32.0).expand(1, 1, 32, 32)  # brightness = column
+    zoomed = optimize.random_transforms(scale=(2.0, 2.0))(ramp)
+    slope = zoomed[0, 0, 16, 9:23].diff()
+    assert torch.allclose(slope, torch.full_like(slope, 0.5), atol=1e-4)  # twice as large
+    assert zoomed[0, 0, 16, 15:17].mean() == pytest.approx(15.5, abs=1e-3)  # centre stays
+
+
+def test_rotation_turns_each_image_by_at_most_its_degrees() -> None:
+    bar = torch.zeros(16, 1, 33, 33)
+    bar[:, :, 15:18, 4:29] = 1.0  # a horizontal bar through the centre
+    turned = optimize.random_transforms(degrees=30, seed=2)(bar)
+    rows, columns = torch.meshgrid(torch.arange(33.0), torch.arange(33.0), indexing="ij")
+    angles = []
+    for image in turned[:, 0]:  # the bar's direction from the image's second moments
+        w = image / image.sum()
+        y, x = rows - (w * rows).sum(), columns - (w * columns).sum()
+        cxx, cyy, cxy = (w * x * x).sum(), (w * y * y).sum(), (w * x * y).sum()
+        angles.append(float(torch.rad2deg(0.5 * torch.atan2(2 * cxy, cxx - cyy))))
+    assert max(abs(a) for a in angles) <= 30.5 and max(angles) - min(angles) > 20, angles
+
+
+def test_transforms_pass_the_gradient_and_name_bad_ranges() -> None:
+    images = torch.rand(2, 3, 12, 12, requires_grad=True)
+    optimize.random_transforms(jitter=3, scale=(0.8, 1.2), degrees=10)(images).sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="scale=\\(1.2, 0.8\\)"):
+        optimize.random_transforms(scale=(1.2, 0.8))
+
+
+def test_fourier_image_scales_each_frequency_by_one_over_f() -> None:
+    fourier = optimize.FourierImage((1, 32, 32), decay=1.0)
+    spectra = torch.zeros(2, 1, 32, 17, 2)
+    spectra[0, 0, 0, 2, 0] = 1.0  # 2 periods across the image
+    spectra[1, 0, 0, 8, 0] = 1.0  # 8 periods: four times the frequency
+    logits = torch.logit(fourier(spectra))
+    amplitudes = logits.amax((1, 2, 3)) - logits.amin((1, 2, 3))
+    assert amplitudes[0] / amplitudes[1] == pytest.approx(4.0, rel=1e-3)
+    # Each is a cosine along the rows, constant down the columns.
+    assert torch.allclose(logits[:, :, :1], logits, atol=1e-5)
+
+
+def test_fourier_images_start_grey_and_stay_in_the_pixel_range() -> None:
+    fourier = optimize.FourierImage((3, 20, 24))
+    start = fourier.start(4, torch.device("cpu"), seed=3)
+    assert start.shape == (4, 3, 20, 13, 2)
+    images = fourier(start)
+    assert images.shape == (4, 3, 20, 24) and (images - 0.5).abs().max() < 0.1
+    assert ((fourier(100 * start) > 0) & (fourier(100 * start) < 1)).all()
+    assert torch.equal(start, fourier.start(4, torch.device("cpu"), seed=3))
+
+
+def test_colour_correlation_is_a_square_root_of_the_covariance() -> None:
+    generator = torch.Generator().manual_seed(0)
+    grey = torch.rand(6, 1, 8, 8, generator=generator)
+    photos = torch.cat([grey, 0.8 * grey, grey + 0.1 * torch.rand(6, 1, 8, 8)], 1)
+    root = optimize.colour_correlation(photos)
+    covariance = torch.cov(photos.permute(1, 0, 2, 3).reshape(3, -1))
+    ratio = (root @ root.T) / covariance
+    assert torch.allclose(ratio, ratio[0, 0].expand(3, 3), rtol=1e-3)
+    assert root.norm(dim=0).max() == pytest.approx(1.0)
+    # Decorrelated colour: three independent numbers become the photos' correlated colours.
+    fourier = optimize.FourierImage((3, 8, 8), colour=root)
+    assert torch.equal(fourier.colour, root)
+    with pytest.raises(ValueError, match="colour has shape \\(2, 2\\)"):
+        optimize.FourierImage((3, 8, 8), colour=torch.eye(2))
+
+
+def test_adam_steps_are_lr_at_first_and_climb() -> None:
+    update = optimize.adam_step(lr=0.1)
+    x = update(torch.zeros(1, 2), torch.tensor([[5.0, -0.01]]))
+    assert torch.allclose(x, torch.tensor([[0.1, -0.1]]), atol=1e-4)  # Adam's first step: lr
+    x, _ = optimize.gradient_ascent(
+        lambda x: -((x - 1) ** 2).sum(1), torch.zeros(1, 2), 400, optimize.adam_step(0.05)
+    )
+    assert torch.allclose(x, torch.ones(1, 2), atol=1e-2)
+    with pytest.raises(ValueError, match="lr=0"):
+        optimize.adam_step(0)
+
+
+def test_regularised_class_models_raise_the_score_of_moved_copies() -> None:
+    model = _linear_scores((3, 8, 8), 4, torch.device("cpu"))
+    plain, _ = optimize.class_model_visualization(model, [1, 3], (3, 8, 8), steps=20, lr=0.5)
+    fourier = optimize.FourierImage((3, 8, 8))
+    transforms = optimize.random_transforms(jitter=1, seed=0)
+    images, history = optimize.class_model_visualization(
+        model, [1, 3], (3, 8, 8), l2=0, steps=60, lr=0.05,
+        transforms=transforms, parameterization=fourier,
+    )  # fmt: skip
+    assert images.shape == (2, 3, 8, 8) and ((images > 0) & (images < 1)).all()
+    assert (history[-1] > history[0] + 0.5).all()
+    assert model(images).argmax(1).tolist() == [1, 3]
+    # Off by default: the plain call is eq. 4 alone, from the zero image (the exact test above).
+    assert not torch.equal(plain, images) and plain.min() < 0
+
+
+def test_robustness_counts_the_transformed_copies_still_classified_as_their_class() -> None:
+    class Corner(nn.Module):  # class 0 when the top-left pixel is bright, else class 1
+        def __init__(self) -> None:
+            super().__init__()
+            self.unused = nn.Parameter(torch.zeros(1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            corner = x[:, 0, 1, 1]
+            return torch.stack([corner - 0.5, 0.5 - corner], 1)
+
+    spot, flat = torch.zeros(1, 1, 16, 16), torch.ones(1, 1, 16, 16)
+    spot[0, 0, 1, 1] = 1.0
+    moves = optimize.random_transforms(jitter=4, seed=0)
+    shares = optimize.robustness(Corner(), torch.cat([spot, flat]), [0, 0], moves, count=32)
+    assert shares[1] == 1.0  # a flat image survives every shift
+    assert 0 < shares[0] < 0.2  # the spot moves away from the pixel the model reads

@@ -81,18 +81,20 @@ def test_attributions_accept_every_picture_layout(layout: str) -> None:
     }[layout]
     fig = plot.show_attributions([maps, maps], images=[maps.clamp(0, 1)] * 2, titles=["a", "b"])
     panels = [ax for ax in fig.axes if ax.images]
-    assert [ax.get_title() for ax in panels] == ["a", "b"]
-    image, attribution = panels[0].images  # the image underneath, the map on top
+    assert len(panels) == 2 * len(plot.PANELS)  # image, heat map, overlay for each example
+    assert [ax.get_title() for ax in panels] == ["a", "", "", "b", "", ""]
+    image, heat, (grey_image, overlay) = panels[0].images[0], panels[1].images[0], panels[2].images
     expected = grey.abs() * (2 if layout[0] == "3" or layout[-1] == "3" else 1)
-    assert np.allclose(attribution.get_array(), expected.numpy())  # max |.| over channels
-    assert attribution.get_clim() == (0.0, expected.max().item())
-    assert attribution.get_cmap().name == plot.SEQUENTIAL
-    assert image.get_array().shape[:2] == (5, 4)
+    assert np.allclose(heat.get_array(), expected.numpy())  # max |.| over channels
+    assert np.allclose(overlay.get_array(), expected.numpy())
+    assert heat.get_clim() == (0.0, np.percentile(expected.numpy(), 98))
+    assert heat.get_cmap().name == plot.SEQUENTIAL
+    assert image.get_array().shape[:2] == grey_image.get_array().shape[:2] == (5, 4)
 
 
 def test_signed_attributions_sum_channels_on_a_diverging_map() -> None:
     maps = torch.tensor([[[1.0, -4.0]], [[2.0, 1.0]], [[0.0, -1.0]]])  # (3, H=1, W=2)
-    fig = plot.show_attributions(maps[None], signed=True)
+    fig = plot.show_attributions(maps[None], signed=True, percentile=100)
     attribution = fig.axes[0].images[0]
     assert np.allclose(attribution.get_array(), [[3.0, -4.0]])  # the sum keeps the total
     assert attribution.get_clim() == (-4.0, 4.0)
@@ -104,11 +106,15 @@ def test_a_tensor_is_a_batch_and_a_matrix_is_one_map() -> None:
     assert len([ax for ax in plot.show_attributions(np.ones((6, 6))).axes if ax.images]) == 1
 
 
-def test_overlay_opacity_follows_the_magnitude() -> None:
+def test_overlay_is_grey_underneath_and_as_opaque_as_the_map_is_strong() -> None:
     saliency = torch.tensor([[0.0, 1.0], [2.0, 4.0]])
-    fig = plot.show_attributions(saliency, images=torch.ones(1, 1, 2, 2), alpha=0.8)
-    opacity = fig.axes[0].images[1].get_alpha()
-    assert np.allclose(opacity, [[0.0, 0.2], [0.4, 0.8]])
+    photo = torch.stack([torch.ones(2, 2), torch.zeros(2, 2), torch.zeros(2, 2)])  # pure red
+    fig = plot.show_attributions(
+        saliency, images=photo[None], alpha=0.8, percentile=100, panels=["overlay"]
+    )
+    grey, overlay = fig.axes[0].images
+    assert np.allclose(grey.get_array(), 1 / 3) and grey.get_cmap().name == "gray"
+    assert np.allclose(overlay.get_alpha(), [[0.0, 0.2], [0.4, 0.8]])
 
 
 def test_percentile_clips_the_colour_scale() -> None:
@@ -117,14 +123,61 @@ def test_percentile_clips_the_colour_scale() -> None:
     assert fig.axes[0].images[0].get_clim() == (0.0, 1.0)
 
 
+def test_attribution_figures_fill_the_given_width() -> None:
+    fig = plot.show_attributions(torch.rand(2, 3, 8, 8), images=torch.rand(2, 3, 8, 8), columns=1)
+    assert fig.get_figwidth() == plot.FIGURE_WIDTH
+    narrow = plot.show_attributions(torch.rand(8, 8), width=3.0)
+    assert narrow.get_figwidth() == 3.0
+
+
 @pytest.mark.parametrize(
     ("kwargs", "problem"),
     [
         ({"maps": torch.rand(2, 2, 5, 5)}, r"maps\[0\] has shape \(2, 5, 5\)"),
         ({"maps": torch.rand(2, 5, 5), "images": torch.rand(3, 5, 5)}, "3 pictures for 2"),
         ({"maps": torch.rand(5, 5), "percentile": 0}, "percentile=0"),
+        ({"maps": torch.rand(5, 5), "panels": ["overlay"]}, "need images="),
+        ({"maps": torch.rand(5, 5), "panels": ["heat"]}, "choose one or more of"),
     ],
 )
 def test_attributions_name_bad_arguments(kwargs: dict, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         plot.show_attributions(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda: plot.show_images(torch.rand(16, 1, 28, 28), titles=list("abcdefghijklmnop")),
+        lambda: plot.show_weights(torch.randn(10, 28, 28), titles=list("abcdefghij"), columns=5),
+        lambda: plot.show_weights(torch.randn(2, 28, 28)),
+        lambda: plot.show_magnitudes(torch.rand(3, 16, 16)),
+        lambda: plot.show_kernels(torch.randn(96, 3, 11, 11), columns=16),
+        lambda: plot.plot_curves(range(5), {"a": range(5)}, "step", "loss").figure,
+    ],
+)
+def test_grids_fill_the_content_column(draw) -> None:
+    fig = draw()
+    assert fig.get_figwidth() == pytest.approx(plot.FIGURE_WIDTH)
+    assert fig.get_layout_engine() is not None  # room for titles and colour bars
+
+
+def test_a_lone_picture_is_not_blown_up_to_the_column() -> None:
+    fig = plot.show_weights(torch.randn(1, 28, 28), size=2.0)
+    assert fig.get_figwidth() == pytest.approx(2.0)
+
+
+def test_colour_bar_labels_stay_inside_the_figure() -> None:
+    fig = plot.show_weights(-1e-3 * torch.rand(4, 28, 28), titles=list("abcd"))
+    fig.canvas.draw()
+    renderer, box = fig.canvas.get_renderer(), fig.bbox
+    labels = [
+        label
+        for ax in fig.axes[4:]
+        for label in ax.get_yticklabels()
+        if label.get_visible() and label.get_text()
+    ]
+    assert any(label.get_text().startswith("-0.00") for label in labels), labels
+    for label in labels:  # no "−0." cut off at the figure's right edge
+        extent = label.get_window_extent(renderer)
+        assert box.x0 <= extent.x0 and extent.x1 <= box.x1, label.get_text()
