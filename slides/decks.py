@@ -13,9 +13,11 @@ nbconvert use it, arranges the cells into slides:
 On its slide a cell shows its headings, display equations, lists, tables and figures, never
 its code. Its paragraphs, the book's narrative, and its code's text output go into the
 speaker notes (press S while presenting). A heading of level 1 or 2 after something shown
-starts a new slide, even within a cell; a slide without a title of its own shows the title of
-the slide it continues. A last slide lists the works the deck cites, as the book's
-bibliography gives them.
+starts a new slide, even within a cell; a list after a list shown goes on a slide below, so
+that a slide shows one list. A code cell's figures go side by side, or one below the other,
+or each on a slide of its own, whichever first lets every one of them read from the back of
+the room. A slide without a title of its own shows the title of the slide it continues. A
+last slide lists the works the deck cites, as the book's bibliography gives them.
 """
 
 from __future__ import annotations
@@ -41,8 +43,16 @@ SLIDE_TYPES = ("slide", "subslide", "fragment", "-", "notes", "skip")
 CELL = re.compile(r"^nb-cell-(\d+)$")
 #: A slide's own title: its first element, a heading of level 1 or 2.
 HEADING = re.compile(r"^<(h[12])\b[^>]*>(.*?)</\1>", re.S)
-#: A code cell's figures go side by side, unless one is wider than WIDE times its height.
-WIDE = 2
+#: Lists: a slide shows one.
+LISTS = ("ul", "ol")
+#: The room a slide leaves to figures below its title, in pixels (deck.css: a slide of
+#: 1280x720 with 16 and 40 px of padding, and a title line), and the gap between figures side
+#: by side.
+ROOM = (1200, 600)
+GAP = 30
+#: A figure reads from the back of the room at half the slide's height, or at the height it has
+#: at the room's full width where that is less (tests/test_decks.py checks every figure).
+LEGIBLE = 360
 #: The slide of the works cited; citations link to it.
 REFERENCES = "references"
 HERE = Path(__file__).resolve().parent
@@ -82,15 +92,42 @@ def split(block: Tag) -> tuple[list[Tag], list[Tag]]:
     return [block], []
 
 
-def by_heading(blocks: list[Tag]) -> list[list[Tag]]:
-    """A cell's blocks, in parts that each start a slide: a heading of level 1 or 2 after
-    something shown starts a new part."""
-    parts: list[list[Tag]] = [[]]
+def parts(kind: str, blocks: list[Tag]) -> list[tuple[str, list[Tag]]]:
+    """A cell of slide type ``kind`` in parts that each start a slide, with their slide types:
+    a heading of level 1 or 2 after something shown starts a new slide; a list after a list
+    shown starts a slide below, with all that follows the shown list (the words that introduce
+    the second list go into its notes)."""
+    if kind in ("notes", "skip"):
+        return [(kind, blocks)]
+    cut: list[tuple[str, list[Tag]]] = [(kind, [])]
     for block in blocks:
-        if block.name in ("h1", "h2") and any(split(before)[0] for before in parts[-1]):
-            parts.append([])
-        parts[-1].append(block)
-    return parts
+        part = cut[-1][1]
+        shown = [i for i, before in enumerate(part) if split(before)[0]]
+        if block.name in ("h1", "h2") and shown:
+            cut.append(("slide", []))
+        elif block.name in LISTS and any(part[i].name in LISTS for i in shown):
+            cut.append(("subslide", part[shown[-1] + 1 :]))
+            del part[shown[-1] + 1 :]
+        cut[-1][1].append(block)
+    return cut
+
+
+def layout(sizes: list[tuple[int, int]]) -> str:
+    """How a cell's figures of these sizes (width, height) show: ``"side by side"``, one below
+    the other (``"stacked"``) or each on a slide of its own (``"apart"``), whichever first
+    draws every figure at least as high as it reads (``LEGIBLE``). deck.css gives figures side
+    by side equal widths, and shrinks figures one below the other alike."""
+    full = [ROOM[0] * h / w for w, h in sizes]  # each one's height at the room's full width
+    legible = [min(LEGIBLE, high) for high in full]
+    width = (ROOM[0] - GAP * (len(sizes) - 1)) / len(sizes)
+    drawn = {
+        "side by side": [min(ROOM[1], high * width / ROOM[0]) for high in full],
+        "stacked": [high * min(1, ROOM[1] / sum(full)) for high in full],
+    }
+    for kind, heights in drawn.items():
+        if all(high >= least for high, least in zip(heights, legible, strict=True)):
+            return kind
+    return "apart"
 
 
 def arrange(cells: Iterable[tuple[str, list[str], list[str]]]) -> list[list[Slide]]:
@@ -186,17 +223,25 @@ class _Page:
                 self.images.add(image["src"])
             for link in _self_and_below(element, "a"):
                 self._relink(link)
-            for row in _self_and_below(element, "div"):
-                if "figures" in row.get("class", []) and any(
-                    self._wide(i) for i in row.find_all("img")
-                ):
-                    row["class"].append("stacked")
         return [str(element) for element in elements]
 
-    def _wide(self, image: Tag) -> bool:
-        """Wider than twice its height: two of these side by side would be too small."""
-        with Image.open(self.book / image["src"]) as picture:
-            return picture.width > WIDE * picture.height
+    def lay_out(self, shown: list[Tag]) -> list[list[Tag]]:
+        """What a part shows on its own slide, then on the slide of each figure that goes
+        apart: a code cell's figures side by side, stacked, or each on a slide (``layout``)."""
+        slides = [shown]
+        for row in [element for element in shown if "figures" in element.get("class", [])]:
+            figures = row.find_all(recursive=False)
+            kind = layout([self._size(figure.find("img") or figure) for figure in figures])
+            if kind == "stacked":
+                row["class"].append("stacked")
+            elif kind == "apart":
+                shown[shown.index(row)] = figures[0].extract()
+                slides += [[figure.extract()] for figure in figures[1:]]
+        return slides
+
+    def _size(self, image: Tag) -> tuple[int, int]:
+        with Image.open(self.book / self._resolve(image["src"])) as picture:
+            return picture.size
 
     def _resolve(self, url: str) -> str:
         return posixpath.normpath(posixpath.join(posixpath.dirname(self.docname), url))
@@ -254,11 +299,11 @@ def deck(
     arranged = []
     for index, blocks in cells.items():
         kind = slide_type(notebook.cells[index], f"{docname}.ipynb, cell {index + 1}")
-        parts = [blocks] if kind in ("notes", "skip") else by_heading(blocks)
-        for number, part in enumerate(parts):
+        for part_kind, part in parts(kind, blocks):
             shown, notes = zip(*(split(block) for block in part), strict=True)
-            part_kind = kind if number == 0 else "slide"
-            arranged.append((part_kind, page.html(sum(shown, [])), page.html(sum(notes, []))))
+            first, *apart = page.lay_out(sum(shown, []))
+            arranged.append((part_kind, page.html(first), page.html(sum(notes, []))))
+            arranged += [("subslide", page.html(figure), []) for figure in apart]
     slides = render(arrange(arranged))
     if page.cited:
         slides += "\n" + _references(book, page.cited)

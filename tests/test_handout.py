@@ -14,7 +14,9 @@ import re
 import shutil
 import subprocess
 import unicodedata
+from bisect import bisect_right
 from collections import defaultdict
+from itertools import accumulate
 from pathlib import Path
 
 import nbformat
@@ -94,15 +96,44 @@ def test_every_page_of_the_book_starts_a_sheet_with_its_title(book: Path, pages:
         assert any(top.startswith(title) for top in tops), f"no sheet starts with {name}'s title"
 
 
+def _bibliography_lists(book: Path) -> list[list[str]]:
+    """The works of each list of the bibliography page, in the page's order: the start of
+    each entry's text, as ``_flat`` leaves it."""
+    page = BeautifulSoup((book / "bibliography.html").read_text(encoding="utf-8"), "html.parser")
+    lists: dict[int, list[str]] = {}
+    for entry in page.select("div.citation"):
+        lists.setdefault(id(entry.parent), []).append(_flat(entry.p.get_text())[:60])
+    return list(lists.values())
+
+
 def test_the_bibliography_lists_every_work(book: Path, pages: list[str]) -> None:
-    entries = BeautifulSoup((book / "bibliography.html").read_text(encoding="utf-8"), "html.parser")
-    works = [_flat(entry.p.get_text())[:60] for entry in entries.select("div.citation")]
-    assert len(works) >= 7
-    text = _flat("".join(pages))
-    start = text.find(_flat(_title(book, "bibliography.html")) + "Theworks")
-    assert start > 0, "no bibliography page"
-    missing = [work for work in works if work not in text[start:]]
-    assert not missing, f"the bibliography of the handout lacks {missing}"
+    """The bibliography's sheets, found by its entries (from the sheet that starts with the
+    page's title to the next page's), hold every work of every list, in the page's order."""
+    title_page = "bibliography.html"
+    lists = _bibliography_lists(book)
+    works = [work for listing in lists for work in listing]
+    assert len(works) >= 7 and all(lists), f"the bibliography page's lists: {lists}"
+    sheets = [_flat(page) for page in pages]
+    first = "".join(sheets).find(works[0])
+    assert first >= 0, f"no sheet of the handout holds the bibliography's first work {works[0]}"
+    # Back from the sheet of the first work to the one that starts with the page's title, on to
+    # the sheet that starts the next page of the book.
+    start = bisect_right(list(accumulate(map(len, sheets), initial=0)), first) - 1
+    title = _flat(_title(book, title_page))
+    while start > 0 and not sheets[start].startswith(title):
+        start -= 1
+    assert sheets[start].startswith(title), f"{works[0]} is on no sheet of the bibliography"
+    order = handout.reading_order(book)
+    following = tuple(_flat(_title(book, page)) for page in order[order.index(title_page) + 1 :])
+    end = next((i for i in range(start + 1, len(sheets)) if sheets[i].startswith(following)), None)
+    text, position, missing = "".join(sheets[start:end]), 0, []
+    for work in works:
+        found = text.find(work, position)
+        if found < 0:
+            missing.append(work)
+        else:
+            position = found + len(work)
+    assert not missing, f"the bibliography of the handout lacks, or misorders, {missing}"
 
 
 def test_code_lines_are_whole_and_equations_typeset(pdf: Path, pages: list[str]) -> None:

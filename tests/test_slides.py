@@ -126,11 +126,13 @@ def test_cells_become_slides_by_their_slide_type(small_book: dict[str, Path]) ->
     assert "Below." in slides[1].select_one("aside.notes").get_text()
     # Cell 5 goes on: its second heading starts a new slide.
     assert top[2].h2.get_text() == "Summary" and top[2].li is not None
-    # Cell 6, a subslide below it, shows its two figures together; one is wide: one below the
-    # other, not side by side.
-    figures = top[2].select_one(".figures")
-    assert [image["alt"] for image in figures.find_all("img")] == ["Square", "Wide"]
-    assert "stacked" in figures["class"]
+    # Cell 6, a subslide below it, has two figures that do not both read on one slide, a square
+    # and one three times as wide as high: each goes on a slide of its own, under the title.
+    below = top[2].find_all("section", recursive=False)
+    assert [slide.h2.get_text() for slide in below] == ["Summary"] * 3
+    shown = [[image["alt"] for image in slide.find_all("img")] for slide in below]
+    assert shown == [[], ["Square"], ["Wide"]]
+    assert not deck.select(".figures")
 
 
 def test_paragraphs_go_to_the_notes_and_the_rest_shows(small_book: dict[str, Path]) -> None:
@@ -163,6 +165,45 @@ def test_links_images_and_citations_point_into_the_decks_folder(
         assert (out / "_static" / static).is_file(), static
     for script in deck.find_all("script", src=True):
         assert (out / script["src"]).is_file(), script["src"]
+
+
+@pytest.mark.parametrize(
+    ("sizes", "kind"),
+    [
+        ([(460, 420), (460, 420)], "side by side"),  # two squares: each half the slide wide
+        ([(971, 189), (971, 189)], "stacked"),  # two strips: each the slide's width
+        ([(971, 376), (971, 376)], "apart"),  # two curves: together half as high as they read
+        ([(459, 420), (971, 376)], "apart"),  # a heat map and a curve, as in chapter 3
+        ([(971, 662)], "side by side"),  # one figure is never apart from itself
+    ],
+)
+def test_a_cells_figures_go_together_where_each_reads(
+    sizes: list[tuple[int, int]], kind: str
+) -> None:
+    assert decks.layout(sizes) == kind
+
+
+def test_a_list_after_a_list_goes_on_a_slide_below() -> None:
+    page = BeautifulSoup(
+        "<h1>T</h1><p>Why:</p><ul><li>a</li></ul><p>How:</p><ol><li>b</li></ol><p>c</p>"
+        "<h2>S</h2><ul><li>d</li></ul><p>More:</p><ul><li>e</li></ul>",
+        "html.parser",
+    )
+    cut = decks.parts("slide", page.find_all(recursive=False))
+    assert [(kind, [block.name for block in part]) for kind, part in cut] == [
+        ("slide", ["h1", "p", "ul"]),
+        ("subslide", ["p", "ol", "p"]),
+        ("slide", ["h2", "ul"]),
+        ("subslide", ["p", "ul"]),
+    ]
+    shown = [(kind, [str(b) for b in part if decks.split(b)[0]], []) for kind, part in cut]
+    stacks = decks.arrange(shown)
+    titles = [[slide.shown[0] for slide in stack] for stack in stacks]
+    assert titles == [
+        ["<h1>T</h1>", '<h2 class="continued">T</h2>'],
+        ["<h2>S</h2>", '<h2 class="continued">S</h2>'],
+    ]
+    assert decks.parts("notes", page.find_all(recursive=False))[0][0] == "notes"
 
 
 def test_arrange_stacks_subslides_and_starts_a_slide_if_needed() -> None:
