@@ -380,6 +380,7 @@ def pack(notebook: Notebook, answers: list[Answer]) -> list[HandIn]:
 class Graded:
     course: Course
     failures: list[str]
+    handins: list[HandIn]
     #: answer key -> (its hand-in, the score row of that hand-in)
     rows: dict[str, tuple[HandIn, GradeRow | None]]
 
@@ -411,7 +412,7 @@ def grade(root: Path, answers: dict[str, list[Answer]]) -> Graded:
         for handin in handins
         for answer in handin.answers
     }
-    return Graded(course, result.failures, rows)
+    return Graded(course, result.failures, handins, rows)
 
 
 @pytest.fixture(scope="module")
@@ -467,6 +468,30 @@ def test_answer_scores_as_it_deserves(graded: Graded, answer: Answer):
         )
 
 
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_tests_reading_no_wrong_answer_earn_full_marks(graded: Graded, assignment: str):
+    """The model answers and the right ones pass every test they alone feed: each test of the
+    assignment, in every hand-in where no wrong answer reaches it (at least one)."""
+    unread: set[str] = set()
+    lost = []
+    for handin in graded.handins:
+        if handin.notebook.assignment != assignment:
+            continue
+        _, row = graded.rows[handin.answers[0].key]
+        assert row is not None, f"{handin.student} has no score: {graded.failures}"
+        reads = handin.reads()
+        wrong = set().union(*(reads[a.key] for a in handin.answers if not a.right))
+        for test in set(handin.notebook.tests) - wrong:
+            unread.add(test)
+            score = row.cell(test)
+            if score.score < score.max_score:
+                names = ", ".join(a.name for a in handin.answers)
+                lost.append(f"{test} in {handin.student} ({names}): {score.score:g}")
+    notebook = Notebook.read(graded.course, assignment)
+    assert set(notebook.tests) <= unread, f"no hand-in without a wrong answer in {notebook.tests}"
+    assert not lost, f"tests that read no wrong answer lose points: {lost}"
+
+
 def test_grader_graded_every_hand_in(graded: Graded):
     assert not graded.failures, "\n\n".join(graded.failures)
     assert all(row is not None for _, row in graded.rows.values())
@@ -495,16 +520,31 @@ def test_corpus_is_large_enough_and_well_formed(assignment: str):
             assert set(answer.tests) & reads, f"{answer.key}: {answer.tests} never read it"
 
 
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_hand_ins_are_as_few_as_the_corpus_allows(assignment: str):
+    """Each hand-in runs a whole notebook, and holds one answer per cell at most: as many
+    hand-ins as the cell with the most answers has, and no more."""
+    answers = read_corpus(assignment)
+    per_cell: dict[str, int] = {}
+    for answer in answers:
+        for grade_id in answer.cells:
+            per_cell[grade_id] = per_cell.get(grade_id, 0) + 1
+    handins = pack(Notebook.read(COURSE, assignment), answers)
+    assert len(handins) == max(per_cell.values()), [[a.name for a in h.answers] for h in handins]
+
+
 def accuracy_lines() -> list[str]:
     """The README's lines on grading accuracy, one per exercise, as the corpus makes them."""
     lines = []
     for number, assignment in enumerate(ASSIGNMENTS, start=1):
         answers = read_corpus(assignment)
         wrong = sum(not a.right for a in answers)
+        visibly = sum(a.visibly for a in answers)
         right = sum(a.right for a in answers)
         lines.append(
             f"- Exercise {number} (`{assignment}`): {wrong} of {wrong} wrong answers lose "
-            f"points, {right} of {right} right answers earn full marks."
+            f"points on their task ({visibly} caught by the visible tests), {right} of {right} "
+            "right answers earn full marks."
         )
     return lines
 
