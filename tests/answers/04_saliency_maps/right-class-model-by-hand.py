@@ -1,0 +1,14 @@
+# right: the penalty's gradient -2 lambda I written by hand
+# %% class-model
+def class_model(model, target: int, shape, l2: float, steps: int, lr: float):
+    """Gradient ascent on S_target(I) - l2 * ||I||^2 from zero: (image [1, *shape], scores)."""
+    image = torch.zeros(1, *shape)
+    scores = []
+    for step in range(steps + 1):
+        image.requires_grad_(True)
+        score = model(image)[0, target]
+        scores.append(score.item())
+        if step < steps:
+            (gradient,) = torch.autograd.grad(score, image)
+            image = (image + lr * (gradient - 2 * l2 * image)).detach()
+    return image.detach(), scores
