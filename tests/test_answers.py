@@ -48,7 +48,7 @@ ASSIGNMENTS = COURSE.source_assignments()
 MIN_WRONG, MIN_RIGHT = 8, 3
 #: Two hand-ins at a time, as on a small machine; limits that a solved exercise stays within.
 JOBS = 2
-LIMITS = Limits(cell_timeout=300, notebook_timeout=900, memory_mb=8192, cpu_seconds=900)
+LIMITS = {"cell_timeout": 300, "notebook_timeout": 900, "memory_mb": 8192, "cpu_seconds": 900}
 
 HEADER = re.compile(r"# (?P<verdict>right|wrong)(?P<visibly>, visibly)?: (?P<what>\S.*)")
 CELL = re.compile(r"# %% (?P<grade_id>\S+)")
@@ -405,7 +405,7 @@ def grade(root: Path, answers: dict[str, list[Answer]]) -> Graded:
             folder.mkdir(parents=True)
             nbformat.write(handin.build(released), folder / notebook.name)
             handins.append(handin)
-    result = autograde(course, jobs=JOBS, limits=LIMITS, progress=False)
+    result = autograde(course, jobs=JOBS, limits=Limits.of(course, **LIMITS), progress=False)
     scores = {(row.student, row.assignment): row for row in collect_grades(course)}
     rows = {
         answer.key: (handin, scores.get((handin.student, handin.notebook.assignment)))

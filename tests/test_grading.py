@@ -174,7 +174,8 @@ class Bad:
     """A bad hand-in of :data:`CORPUS_ASSIGNMENT`: how to build it, and how it must score.
 
     ``build(parts)`` returns the notebook, or the file's bytes for a broken file. ``score``
-    is the autograded score expected ("zero" or "full"); ``reason`` a text the reason in the
+    is the autograded score expected: "zero", "full", or "answer" (the first answer's tests
+    score 0, every other task full marks); ``reason`` a text the reason in the
     table must contain (``None``: a plain failing hand-in, no reason), with ``{cell}``
     standing for the cell where it went wrong.
     """
@@ -344,10 +345,10 @@ CORPUS: dict[str, Bad] = {
         "zero",
         "the kernel crashed with a segmentation fault (SIGSEGV) in {cell}",
     ),
-    "sys_exit": Bad(in_first_answer("import sys\nsys.exit('done')"), "zero", error="SystemExit"),
+    "sys_exit": Bad(in_first_answer("import sys\nsys.exit('done')"), "answer", error="SystemExit"),
     "import_error": Bad(
         in_first_answer("import xnn_no_such_module"),
-        "zero",
+        "answer",
         error="ModuleNotFoundError",
     ),
     "tests_assert_true": Bad(_tests_asserting_true, "zero"),
@@ -729,7 +730,15 @@ def check_bad_hand_in(
     row = rows.get((kind, CORPUS_ASSIGNMENT))
     assert row is not None, f"the hand-in {kind} has no recorded score"
     assert row.auto_max_score == solved_row.auto_max_score > 0
-    expected = row.auto_max_score if bad.score == "full" else 0
+    expected = {"full": row.auto_max_score, "zero": 0}.get(bad.score)
+    if bad.score == "answer":
+        # Each task is graded on its own answer: the broken answer's tests score 0, and the
+        # other tasks keep their points.
+        answer = next(c for c in nb.cells if is_solution(c) and c.cell_type == "code")
+        broken = f"{answer.metadata.nbgrader.grade_id}-tests"
+        lost = [cell for cell in row.cells if cell.cell == broken]
+        assert lost and all(cell.score == 0 for cell in lost), f"{kind}: {broken} scored {lost}"
+        expected = row.auto_max_score - sum(cell.max_score for cell in lost)
     assert row.auto_score == expected, f"{kind}: {row.auto_score} points, reasons {row.reasons}"
     tests = [cell for cell in row.cells if cell.autograded]
     assert not [cell.name for cell in tests if cell.needs_manual_grade], (
