@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
-from functools import cache, partial
+from functools import cache
 from html.parser import HTMLParser
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import nbformat
 import pytest
 import yaml
+
+from slides import browser as browser_tools
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "_build" / "screenshots"
@@ -158,19 +158,8 @@ def _missing_browser() -> str | None:
 @pytest.fixture(scope="module")
 def server(book: Path) -> Iterator[str]:
     """The built book over HTTP on 127.0.0.1 (a free port), as a web server would serve it."""
-    handler = partial(_QuietHandler, directory=str(book))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
+    with browser_tools.serve(book) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -251,26 +240,15 @@ def test_every_built_page_is_checked(book: Path) -> None:
 @pytest.mark.parametrize("docname", [*TOC_PAGES, *SPHINX_PAGES])
 def test_page_displays_completely_offline(book: Path, server: str, browser, docname: str) -> None:
     assert (book / f"{docname}.html").is_file(), f"the build wrote no {docname}.html"
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    blocked: list[str] = []
     errors: list[str] = []
-
-    def route(route) -> None:  # noqa: ANN001
-        if route.request.url.startswith(server + "/"):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", route)
-    page = context.new_page()
-    page.on("console", lambda m: m.type == "error" and errors.append(f"console: {m.text}"))
-    page.on("pageerror", lambda e: errors.append(f"exception: {e}"))
-    page.on(
-        "requestfailed",
-        lambda r: r.url.startswith(server) and errors.append(f"failed: {r.url} {r.failure}"),
-    )
-    try:
+    viewport = {"width": 1280, "height": 900}
+    with browser_tools.offline_page(browser, server, viewport=viewport) as (page, blocked):
+        page.on("console", lambda m: m.type == "error" and errors.append(f"console: {m.text}"))
+        page.on("pageerror", lambda e: errors.append(f"exception: {e}"))
+        page.on(
+            "requestfailed",
+            lambda r: r.url.startswith(server) and errors.append(f"failed: {r.url} {r.failure}"),
+        )
         url = f"{server}/{docname}.html"
         response = page.goto(url, wait_until="load")
         source = (book / f"{docname}.html").read_text(encoding="utf-8").lower()
@@ -279,8 +257,6 @@ def test_page_displays_completely_offline(book: Path, server: str, browser, docn
         state = page.evaluate(INSPECT)
         shot = SCREENSHOTS / f"{docname.replace('/', '__')}.png"
         page.screenshot(path=shot, full_page=True)
-    finally:
-        context.close()
 
     problems = list(errors)
     if response is None or not response.ok:
