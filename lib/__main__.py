@@ -4,16 +4,19 @@
 chapters, exercises and grader share (:func:`lib.train.course_models`), so that a book build, a
 test run or a grading run afterwards only loads them. ``$XNN_COURSE_CACHE_DIR`` chooses the
 folder (default: ``.cache/models``); ``--list`` names the models without training; ``--for
-NOTEBOOK...`` keeps to the models those notebooks' code calls (the grader prepares only those).
+NOTEBOOK...`` keeps to the models those notebooks' code calls, itself or through a function
+of ``lib`` (the grader prepares only those).
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from lib import train
@@ -39,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         registered = {
             name: build
             for name, build in registered.items()
-            if re.search(rf"\b{name.rpartition('.')[2]}\b", code)
+            if any(re.search(rf"\b{call}\b", code) for call in _callers(build))
         }
     print(f"course cache: {train.course_cache_dir()}")
     for name, build in registered.items():
@@ -52,6 +55,28 @@ def main(argv: list[str] | None = None) -> int:
     if not registered:
         print("no course models are registered" + (" that they use" if args.notebooks else ""))
     return 0
+
+
+def _callers(model: Callable) -> set[str]:
+    """The name of the course model's function and of every function of ``lib`` that calls it,
+    itself or through another: a notebook that calls ``generate.real_and_fake`` uses the
+    generator that it samples from."""
+    functions = {
+        name: inspect.getsource(function)
+        for module in sys.modules.values()
+        if module.__name__.startswith("lib.")
+        for name, function in inspect.getmembers(module, inspect.isfunction)
+        if function.__module__ == module.__name__
+    }
+    callers, grown = {model.__name__}, True
+    while grown:
+        found = {
+            name
+            for name, source in functions.items()
+            if name not in callers and any(re.search(rf"\b{c}\(", source) for c in callers)
+        }
+        callers, grown = callers | found, bool(found)
+    return callers
 
 
 def _code(notebook: Path) -> str:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
+import nbformat
 import pytest
 import torch
 
 from lib import data, generate, train
+from lib.__main__ import main
 
 
 def _patches(n: int = 32) -> torch.Tensor:
@@ -130,3 +133,16 @@ def test_real_and_fake_reads_the_instructors_folder(tmp_path, monkeypatch) -> No
         (img.numpy().tobytes(), int(y)) in pairs
         for img, y in zip(test_images, test_labels, strict=True)
     )
+
+
+def test_a_notebook_that_samples_real_and_fake_is_given_the_generator(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The grader prepares the course models a notebook uses (``python -m lib course-models
+    --for``): exercise 2 only calls ``real_and_fake``, which samples the trained generator, so
+    its hand-ins get the generator instead of training it (minutes) each."""
+    cells = [nbformat.v4.new_code_cell("from lib import generate\ngenerate.real_and_fake()")]
+    path = tmp_path / "uses.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    assert main(["course-models", "--list", "--for", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["lib.generate.trained_generator"]
