@@ -138,12 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         limits = Limits.of(course, **{name: vars(args)[name] for name in LIMIT_OPTIONS.values()})
         print(f"limits per hand-in: {limits.describe()}", file=sys.stderr)
         if args.slurm:
-            config = slurm.SlurmConfig.of(course)
-            run = slurm.grade_on_slurm(course, config, limits, csv, not args.no_wait,
+            run = slurm.grade_on_slurm(course, limits, csv, not args.no_wait,
                                        not args.no_progress, args.verbose)  # fmt: skip
-            print(f"Slurm: array job {run.array_id or '-'} ({run.tasks} tasks, --time={run.time} "
-                  f"--mem={run.mem}), collecting job {run.collect_id}; run folder {run.folder}",
-                  file=sys.stderr)  # fmt: skip
             if run.result is None:
                 print(f"submitted; the scores will be in {run.csv} once job {run.collect_id} ends")
                 return 0

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -400,7 +400,6 @@ def autograde(
     limits: Limits | None = None,
     progress: bool = True,
     verbose: bool = False,
-    on_graded: Callable[[Submission], None] | None = None,
 ) -> AutogradeResult:
     """Grade every hand-in in the submitted folder, ``jobs`` at a time (default: all cores),
     within ``limits`` (default: the course's). A bad notebook, a dying kernel or a limit costs the
@@ -418,7 +417,7 @@ def autograde(
             args = (base, gradebook, verbose, threads_per_handin(jobs))
             futures = [pool.submit(grade_submission, course, s, *args) for s in plan.submissions]
             bar = tqdm(as_completed(futures), "grading", len(futures), disable=not progress)
-            return record_class(course, plan, (future.result() for future in bar), on_graded)
+            return record_class(course, plan, (future.result() for future in bar))
         finally:
             pool.shutdown(cancel_futures=True)
 
@@ -464,12 +463,7 @@ def record(course: Course, outcome: Outcome) -> None:
     (folder / NOTES_FILE).write_text(json.dumps(outcome.notes, indent=1), encoding="utf-8")
 
 
-def record_class(
-    course: Course,
-    plan: Plan,
-    outcomes: Iterable[Outcome],
-    on_graded: Callable[[Submission], None] | None = None,
-) -> AutogradeResult:
+def record_class(course: Course, plan: Plan, outcomes: Iterable[Outcome]) -> AutogradeResult:
     """Record ``outcomes`` as they come; check before each write and at the end that nobody
     but this process changed the gradebook, and that the files only the instructor may change
     are as ``plan`` found them."""
@@ -489,8 +483,6 @@ def record_class(
         expected = gradebook_dump(course.gradebook)
         result.graded.append(outcome.submission)
         result.failures += [outcome.failure] if outcome.failure else []
-        if on_graded is not None:
-            on_graded(outcome.submission)
     check("after grading")
     after = snapshot_sources(course)
     changed = sorted(

@@ -228,7 +228,6 @@ class SlurmRun:
 
 def grade_on_slurm(
     course: Course,
-    config: SlurmConfig,
     limits: Limits,
     csv: Path | None = None,
     wait_for_end: bool = True,
@@ -237,7 +236,7 @@ def grade_on_slurm(
 ) -> SlurmRun:
     """Grade the class on Slurm (see the module docstring). With ``wait_for_end``, return once
     every hand-in is recorded, with the run's result; otherwise once the jobs are submitted."""
-    why = reachable()
+    why, config = reachable(), SlurmConfig.of(course)
     if why:
         raise SlurmError(f"cannot grade on Slurm: {why}.")
     plan = plan_class(course, limits)
@@ -267,8 +266,9 @@ def grade_on_slurm(
         [*python, "collect", str(folder)],
     )
     write_json(folder / "run.json", run)
-    log.info("submitted array job %s (%d tasks) and collecting job %s; run folder %s",
-             run.array_id or "-", run.tasks, run.collect_id, folder)  # fmt: skip
+    log.info("Slurm: array job %s (%d tasks, --time=%s --mem=%s), collecting job %s; run "
+             "folder %s", run.array_id or "-", run.tasks, run.time, run.mem, run.collect_id,
+             folder)  # fmt: skip
     if not wait_for_end:
         return run
     with tqdm(total=len(run.to_run), desc="grading on Slurm", disable=not progress) as bar:
