@@ -21,9 +21,8 @@ from sqlalchemy.exc import SAWarning
 from . import slurm
 from .autograde import autograde
 from .course import LOG, Course, GradingError, Limits
-from .feedback import hand_back
 from .release import release, release_all, slowest_cell, stale_releases, time_solution
-from .report import collect_grades, format_table, write_csv
+from .report import collect_grades, format_table, hand_back, write_csv
 
 #: The repository root, the default course root.
 REPO = Path(__file__).resolve().parent.parent

@@ -373,8 +373,9 @@ def threads_per_handin(jobs: int) -> int:
 
 
 @contextmanager
-def ending_workers() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGINT end the grader and every worker it started (each
+def grading_folder() -> Iterator[Path]:
+    """A temporary folder for the hand-ins' workspaces, which sandbox users reach but cannot
+    list; within the block, SIGTERM and SIGINT end the grader and every worker it started (each
     worker then ends its kernel and whatever the hand-in started; :mod:`grading.worker`)."""
 
     def stop(signum: int, frame: object) -> None:
@@ -383,12 +384,12 @@ def ending_workers() -> Iterator[None]:
             process.terminate()
         raise SystemExit(128 + signum)
 
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT) if main}
     try:
-        yield
+        with tempfile.TemporaryDirectory(prefix="grading-") as tmp:
+            os.chmod(tmp, 0o711)
+            yield Path(tmp)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -408,9 +409,8 @@ def autograde(
     plan = plan_class(course, limits or Limits.of(course))
     if os.geteuid() == 0:
         log.info("hand-ins run as sandbox users (xnn-grade<N>), one per hand-in at a time")
-    with tempfile.TemporaryDirectory(prefix="grading-") as tmp, ending_workers():
-        base, gradebook = Path(tmp), Path(tmp) / "gradebook.db"
-        os.chmod(base, 0o711)  # sandbox users reach their own folder, but cannot list others
+    with grading_folder() as base:
+        gradebook = base / "gradebook.db"
         os.chmod(shutil.copyfile(course.gradebook, gradebook), 0o600)
         pool = ThreadPoolExecutor(max_workers=jobs)
         try:

@@ -35,16 +35,16 @@ from .autograde import (
     Outcome,
     Plan,
     Submission,
-    ending_workers,
     failed,
     grade_submission,
+    grading_folder,
     log,
     plan_class,
     record_class,
     threads_per_handin,
 )
 from .course import Course, GradingError, Limits, read_json, write_json
-from .feedback import hand_back
+from .report import hand_back
 
 #: Seconds between two looks at ``squeue`` while waiting (``sbatch --wait`` polls far slower).
 POLL_SECONDS = 0.5
@@ -295,24 +295,19 @@ def run_task(folder: Path, task: int) -> int:
     # Without task affinity, torch would start a thread per core of the node in every task.
     os.environ.setdefault("OMP_NUM_THREADS", os.environ.get("SLURM_CPUS_PER_TASK", "1"))
     where = f"Slurm task {os.environ.get('SLURM_JOB_ID', '?')} on {socket.gethostname()}"
-    base = Path(tempfile.mkdtemp(prefix="grading-slurm-"))
-    os.chmod(base, 0o711)  # sandbox users reach their own folder, but cannot list others
-    try:
-        with ending_workers():  # Slurm's SIGTERM (time limit, scancel) ends the workers too
-            for index in run.batch(task):
-                if run.result_file(index).is_file():  # graded before Slurm requeued the task
-                    continue
-                submission = run.plan.submissions[index]
-                try:
-                    outcome = grade_submission(course, submission, base, folder / "gradebook.db",
-                                               run.verbose, threads_per_handin(1))  # fmt: skip
-                except Exception as error:  # noqa: BLE001 -- recorded as a 0 with its reason
-                    outcome = failed(submission, f"in {where}", repr(error))
-                write_json(run.result_file(index), outcome)
-                name = f"{submission.student}/{submission.assignment}"
-                print(f"{where}: graded {name}", file=sys.stderr)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with grading_folder() as base:  # Slurm's SIGTERM (time limit, scancel) ends the workers too
+        for index in run.batch(task):
+            if run.result_file(index).is_file():  # graded before Slurm requeued the task
+                continue
+            submission = run.plan.submissions[index]
+            try:
+                outcome = grade_submission(course, submission, base, folder / "gradebook.db",
+                                           run.verbose, threads_per_handin(1))  # fmt: skip
+            except Exception as error:  # noqa: BLE001 -- recorded as a 0 with its reason
+                outcome = failed(submission, f"in {where}", repr(error))
+            write_json(run.result_file(index), outcome)
+            name = f"{submission.student}/{submission.assignment}"
+            print(f"{where}: graded {name}", file=sys.stderr)
     return 0
 
 
