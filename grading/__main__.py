@@ -39,15 +39,13 @@ LIMIT_OPTIONS = {
 def documented(config_file: Path) -> dict[str, str]:
     """``"Section.trait"`` -> the comment above the line that sets it in ``config_file``."""
     docs, comment = {}, []
-    for line in config_file.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
+    for line in map(str.strip, config_file.read_text(encoding="utf-8").splitlines()):
         if line.startswith("#"):
             comment.append(line.lstrip("#").strip())
-        elif line.startswith("c.") and "=" in line:
+            continue
+        if line.startswith("c.") and "=" in line:
             docs[line[2:].split("=")[0].strip()] = " ".join(comment)
-            comment = []
-        else:
-            comment = []
+        comment = []
     return docs
 
 
@@ -93,11 +91,10 @@ def quiet_nbgrader(verbose: bool = False) -> None:
     """The grader's messages on stderr; nbgrader's log and SQLAlchemy's warnings only with
     ``verbose`` (its errors are quoted in the GradingError raised after them)."""
     grading_log = logging.getLogger("grading")
-    for old in [h for h in grading_log.handlers if isinstance(h, _StderrHandler)]:
-        grading_log.removeHandler(old)  # main() called again, e.g. by the tests
-    handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("[%(name)s] %(levelname)s: %(message)s"))
-    grading_log.addHandler(handler)
+    if not any(isinstance(handler, _StderrHandler) for handler in grading_log.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("[%(name)s] %(levelname)s: %(message)s"))
+        grading_log.addHandler(handler)
     grading_log.setLevel(logging.INFO)
     LOG.setLevel(logging.INFO if verbose else logging.ERROR)
     LOG.propagate = verbose

@@ -484,13 +484,8 @@ def record_class(course: Course, plan: Plan, outcomes: Iterable[Outcome]) -> Aut
         result.graded.append(outcome.submission)
         result.failures += [outcome.failure] if outcome.failure else []
     check("after grading")
-    after = snapshot_sources(course)
-    changed = sorted(
-        p for p in plan.snapshot.keys() | after.keys() if plan.snapshot.get(p) != after.get(p)
-    )
+    changed = sorted({path for path, _ in plan.snapshot.items() ^ snapshot_sources(course).items()})
     if changed:
-        result.failures.append(
-            "files that only the instructor may change were changed while grading: "
-            + ", ".join(changed)
-        )
+        what = "files that only the instructor may change were changed while grading"
+        result.failures.append(f"{what}: {', '.join(changed)}")
     return result

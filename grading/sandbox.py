@@ -84,17 +84,14 @@ def user_ids(user: str | None) -> tuple[int, int]:
 
 
 def give_to(path: Path, user: str | None) -> None:
-    """Make ``path`` (recursively) owned by ``user`` and private to it (no-op for ``None``)."""
-    if user is None:
-        return
-    uid, gid = user_ids(user)
-    for folder, dirs, files in os.walk(path):
-        os.chown(folder, uid, gid)
+    """Make ``path`` (recursively) owned by ``user`` (and its group of the same name, made by
+    ``useradd --user-group``) and private to it; nothing for ``None``."""
+    for folder, dirs, files in os.walk(path) if user is not None else ():
+        shutil.chown(folder, user, user)
         os.chmod(folder, 0o700)
-        for name in dirs + files:
-            target = os.path.join(folder, name)
+        for target in (os.path.join(folder, name) for name in dirs + files):
             if not os.path.islink(target):
-                os.chown(target, uid, gid)
+                shutil.chown(target, user, user)
 
 
 def kill_user_processes(user: str | None) -> None:
@@ -196,16 +193,13 @@ def _private_mounts(spec: KernelSpec, staging: Path) -> None:
 
 def _private_connection_file(argv: list[str], spec: KernelSpec, uid: int, gid: int) -> list[str]:
     """jupyter_client writes the connection file readable by the grader only: hand the kernel
-    its own copy in its working folder's parent, owned by the sandbox user."""
+    its own copy in its working folder's parent, owned by the kernel's user."""
     if "-f" not in argv:
         return argv
     index = argv.index("-f") + 1
-    original = Path(argv[index])
-    copy = Path(spec.workdir).parent / "connection.json"
-    shutil.copyfile(original, copy)
+    copy = shutil.copyfile(argv[index], Path(spec.workdir).parent / "connection.json")
     os.chmod(copy, 0o600)
-    if spec.user is not None:
-        os.chown(copy, uid, gid)
+    os.chown(copy, uid, gid)  # the grader's own ids without a sandbox user
     return [*argv[:index], str(copy), *argv[index + 1 :]]
 
 
