@@ -20,12 +20,9 @@ from sqlalchemy.exc import SAWarning
 
 from . import slurm
 from .autograde import autograde
-from .course import LOG, Course, GradingError, Limits
+from .course import LOG, REPO, Course, GradingError, Limits
 from .release import release, release_all, slowest_cell, stale_releases, time_solution
 from .report import collect_grades, format_table, hand_back, write_csv
-
-#: The repository root, the default course root.
-REPO = Path(__file__).resolve().parent.parent
 
 #: The options of ``grade`` that change a limit of ``nbgrader_config.py``, and which.
 LIMIT_OPTIONS = {

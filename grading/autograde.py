@@ -257,20 +257,18 @@ def plan_class(course: Course, limits: Limits) -> Plan:
     """Everything before a notebook runs (see the module docstring)."""
     submissions = find_submissions(course)
     plan = Plan(root=course.root, submissions=[], snapshot=snapshot_sources(course))
-    registered = []
+    registered = {}  # assignment -> its limits
     for assignment in sorted({submission.assignment for submission in submissions}):
         try:
             register(course, assignment)
-            registered.append(assignment)
+            registered[assignment] = cell_limits(course, limits, assignment)
         except GradingError as error:
             plan.failures.append(str(error))
     notebooks = [path for name in registered for path in course.source_notebooks(name)]
     models, cells = prepare_course_models(course, notebooks), assignment_cells(course)
-    assignment_limits = {name: cell_limits(course, limits, name) for name in registered}
     for submission in (s for s in submissions if s.assignment in registered):
         check_submission(course, submission, cells)
-        submission.limits = assignment_limits[submission.assignment]
-        submission.course_models = models
+        submission.limits, submission.course_models = registered[submission.assignment], models
         plan.submissions.append(submission)
     return plan
 

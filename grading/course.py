@@ -21,6 +21,9 @@ from traitlets.config import Config, PyFileConfigLoader
 
 #: The nbgrader configuration file, at the course root: every setting and limit of the grader.
 CONFIG_FILE = "nbgrader_config.py"
+#: The repository: the grading package, the course library ``lib`` beside it, and the default
+#: course root.
+REPO = Path(__file__).resolve().parent.parent
 #: Logger handed to nbgrader; ``python -m grading -v`` shows it. Otherwise nothing: its errors
 #: are quoted in the GradingError raised after them, and NbGraderAPI complains about the
 #: exchange folder, which the course does not use.

@@ -34,7 +34,6 @@ from .autograde import (
     AutogradeResult,
     Outcome,
     Plan,
-    Submission,
     failed,
     grade_submission,
     grading_folder,
@@ -311,10 +310,15 @@ def run_task(folder: Path, task: int) -> int:
     return 0
 
 
-def _missing(run: SlurmRun, index: int, states: dict[int, tuple[str, str]]) -> Outcome:
-    """The outcome of a hand-in that has none: 0, with what Slurm says about its task."""
+def _outcome(run: SlurmRun, index: int, states: dict[int, tuple[str, str]]) -> Outcome:
+    """The outcome of the run's hand-in ``index``: what its task wrote, else 0 with what Slurm
+    says about the task."""
     submission = run.plan.submissions[index]
-    task = next(number for number in range(run.tasks) if index in run.batch(number))
+    if not submission.runnable:
+        return Outcome.zero(submission)
+    if run.result_file(index).is_file():
+        return read_json(run.result_file(index), Outcome)
+    task = run.to_run.index(index) // run.handins_per_task
     state, details = states.get(task, ("", "Slurm no longer knows how it ended"))
     why = STATE_REASONS.get(state, f"the Slurm task ended {state or 'without a result'}")
     why = why.format(time=run.time, mem=run.mem)
@@ -331,15 +335,7 @@ def collect(course: Course, folder: Path) -> AutogradeResult:
         if not done.is_file():
             run = read_json(folder / "run.json", SlurmRun)
             states = task_states(run.array_id) if run.array_id else {}
-
-            def outcome(index: int, submission: Submission) -> Outcome:
-                if not submission.runnable:
-                    return Outcome.zero(submission)
-                if run.result_file(index).is_file():
-                    return read_json(run.result_file(index), Outcome)
-                return _missing(run, index, states)
-
-            outcomes = (outcome(i, s) for i, s in enumerate(run.plan.submissions))
+            outcomes = (_outcome(run, i, states) for i in range(len(run.plan.submissions)))
             result = record_class(course, run.plan, outcomes)
             hand_back(course, result, run.csv)
             write_json(done, result)

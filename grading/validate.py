@@ -34,10 +34,8 @@ from nbgrader.nbgraderformat import SchemaTooNewError, SchemaTooOldError
 from nbgrader.utils import is_grade, is_solution
 from nbgrader.validator import Validator
 
-from .course import Course, GradingError, grade_id
+from .course import REPO, Course, GradingError, grade_id
 
-#: The repository root: its ``nbgrader_config.py`` configures the run (e.g. the cell timeout).
-REPO = Path(__file__).resolve().parent.parent
 #: The kernel every exercise names and the grader runs hand-ins in.
 KERNEL = "python3"
 #: How an exercise is named on the command line.
@@ -128,7 +126,7 @@ def validate(path: Path) -> list[str]:
     it passes); bad input: a :class:`GradingError` naming it."""
     path = Path(path)
     nb = read_exercise(path)
-    cfg = Course(REPO).config()
+    cfg = Course(REPO).config()  # the course's settings, e.g. the cell timeout
     # The grader runs every hand-in in the source's kernel (nbgrader's OverwriteKernelspec).
     cfg.Execute.kernel_name = KERNEL
     try:
