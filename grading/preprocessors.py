@@ -114,9 +114,7 @@ class LimitedExecute(Execute):
             raise LimitHit(f"the notebook time limit ({self.notebook_timeout:g} s) was reached "
                            f"before {where}")  # fmt: skip
         cell, resources = super().preprocess_cell(cell, resources, index)
-        errors = [
-            output.ename for output in cell.get("outputs", []) if output.output_type == "error"
-        ]
+        errors = [out.ename for out in cell.get("outputs", []) if out.output_type == "error"]
         if "CellTimeoutError" in errors:
             raise LimitHit(f"{self._time_limit()} was reached in {where}")
         if any(name.endswith("MemoryError") for name in errors):  # numpy's subclass too

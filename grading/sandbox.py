@@ -75,14 +75,6 @@ def sandbox_user() -> Iterator[tuple[str | None, tuple[int, ...]]]:
         yield f"{USER_PREFIX}{number}", (handle.fileno(),)
 
 
-def user_ids(user: str | None) -> tuple[int, int]:
-    """(uid, gid) of ``user``; the current process's own ids for ``None``."""
-    if user is None:
-        return os.getuid(), os.getgid()
-    entry = pwd.getpwnam(user)
-    return entry.pw_uid, entry.pw_gid
-
-
 def give_to(path: Path, user: str | None) -> None:
     """Make ``path`` (recursively) owned by ``user`` (and its group of the same name, made by
     ``useradd --user-group``) and private to it; nothing for ``None``."""
@@ -98,7 +90,7 @@ def kill_user_processes(user: str | None) -> None:
     """SIGKILL every process of the sandbox user ``user`` (what a hand-in left running).
     Nothing for ``None``: the grader's own processes are never touched this way."""
     if user is not None:
-        uid = user_ids(user)[0]
+        uid = pwd.getpwnam(user).pw_uid
         _kill_all(lambda: [p for p in psutil.process_iter(["uids"]) if p.info["uids"].real == uid])
 
 
@@ -244,7 +236,8 @@ def _child(argv: list[str], spec: KernelSpec, uid: int, gid: int) -> None:
 def launch(spec_file: Path, argv: list[str]) -> int:
     """Run ``argv`` (the kernel command) in the sandbox of ``spec_file``; returns its status."""
     spec = read_json(spec_file, KernelSpec)
-    uid, gid = user_ids(spec.user)
+    entry = pwd.getpwnam(spec.user) if spec.user is not None else None
+    uid, gid = (entry.pw_uid, entry.pw_gid) if entry else (os.getuid(), os.getgid())
     argv = _private_connection_file(argv, spec, uid, gid)
     pid = os.fork()
     if pid == 0:

@@ -65,10 +65,9 @@ def prepare(job: Job) -> dict[str, str]:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     submitted = ws / "course" / "submitted" / sub.student / sub.assignment
     submitted.mkdir(parents=True)
-    for notebook in sub.runnable:
-        shutil.copyfile(notebook, submitted / notebook.name)
-    if (sub.folder / "timestamp.txt").is_file():  # for nbgrader's late penalties
-        shutil.copyfile(sub.folder / "timestamp.txt", submitted / "timestamp.txt")
+    for path in [*sub.runnable, sub.folder / "timestamp.txt"]:  # the time, for late penalties
+        if path.is_file():
+            shutil.copyfile(path, submitted / path.name)
     shutil.copyfile(job.gradebook, ws / "course" / "gradebook.db")
 
     folders = {name: kernel / name for name in ("work", "home", "tmp", "cache", "course-models")}
