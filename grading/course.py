@@ -179,7 +179,6 @@ class Limits:
 def write_json(path: Path, value: Any) -> Path:
     """Write ``value`` (a dataclass, or lists and dicts; paths as text) to ``path`` as JSON,
     atomically: a reader (another process, another Slurm job) never sees half a file."""
-    path = Path(path)
     partial = path.with_name(f".{path.name}.{os.getpid()}.part")
     value = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
     partial.write_text(json.dumps(value, default=os.fspath), encoding="utf-8")

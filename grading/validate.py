@@ -56,31 +56,18 @@ def course_kernel() -> Iterator[None]:
         os.environ.update({"JUPYTER_PATH": previous} if previous is not None else {})
 
 
-def _exercises() -> str:
-    found = sorted(REPO.glob("exercises/*/*.ipynb"))
-    return ", ".join(str(path.relative_to(REPO)) for path in found) or "none found"
-
-
 def read_exercise(path: Path) -> NotebookNode:
     """Read ``path`` as an nbgrader exercise; a :class:`GradingError` naming it if it is not."""
-    if not path.exists():
-        raise GradingError(
-            f"{path} does not exist. Name the notebook to check, e.g. {USAGE} "
-            f"(exercises: {_exercises()})."
-        )
     if not path.is_file() or path.suffix != ".ipynb":
-        raise GradingError(
-            f"{path} is not a notebook (.ipynb file). Name the notebook to check, e.g. {USAGE}."
-        )
+        what = "is not a notebook (.ipynb file)" if path.exists() else "does not exist"
+        raise GradingError(f"{path} {what}. Name the notebook to check, e.g. {USAGE}.")
     try:
         nb = nbformat.read(path, as_version=4)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, nbformat.reader.NotJSONError) as e:
         raise GradingError(f"{path} is not a readable Jupyter notebook: {e}") from e
     if not any(grade_id(cell) and is_grade(cell) for cell in nb.cells):
-        raise GradingError(
-            f"{path} has no graded cells, so it is not an exercise: validate a notebook from "
-            f"exercises/ (exercises: {_exercises()})."
-        )
+        raise GradingError(f"{path} has no graded cells, so it is not an exercise: name one "
+                           f"from exercises/, e.g. {USAGE}.")  # fmt: skip
     return nb
 
 
