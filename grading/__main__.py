@@ -20,13 +20,9 @@ from sqlalchemy.exc import SAWarning
 
 from . import slurm
 from .autograde import autograde
-from .course import LOG, Course, GradingError, Limits
-from .feedback import hand_back
+from .course import LOG, REPO, Course, GradingError, Limits
 from .release import release, release_all, slowest_cell, stale_releases, time_solution
-from .report import collect_grades, format_table, write_csv
-
-#: The repository root, the default course root.
-REPO = Path(__file__).resolve().parent.parent
+from .report import collect_grades, format_table, hand_back, write_csv
 
 #: The options of ``grade`` that change a limit of ``nbgrader_config.py``, and which.
 LIMIT_OPTIONS = {
@@ -40,15 +36,13 @@ LIMIT_OPTIONS = {
 def documented(config_file: Path) -> dict[str, str]:
     """``"Section.trait"`` -> the comment above the line that sets it in ``config_file``."""
     docs, comment = {}, []
-    for line in config_file.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
+    for line in map(str.strip, config_file.read_text(encoding="utf-8").splitlines()):
         if line.startswith("#"):
             comment.append(line.lstrip("#").strip())
-        elif line.startswith("c.") and "=" in line:
+            continue
+        if line.startswith("c.") and "=" in line:
             docs[line[2:].split("=")[0].strip()] = " ".join(comment)
-            comment = []
-        else:
-            comment = []
+        comment = []
     return docs
 
 
@@ -94,11 +88,10 @@ def quiet_nbgrader(verbose: bool = False) -> None:
     """The grader's messages on stderr; nbgrader's log and SQLAlchemy's warnings only with
     ``verbose`` (its errors are quoted in the GradingError raised after them)."""
     grading_log = logging.getLogger("grading")
-    for old in [h for h in grading_log.handlers if isinstance(h, _StderrHandler)]:
-        grading_log.removeHandler(old)  # main() called again, e.g. by the tests
-    handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("[%(name)s] %(levelname)s: %(message)s"))
-    grading_log.addHandler(handler)
+    if not any(isinstance(handler, _StderrHandler) for handler in grading_log.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("[%(name)s] %(levelname)s: %(message)s"))
+        grading_log.addHandler(handler)
     grading_log.setLevel(logging.INFO)
     LOG.setLevel(logging.INFO if verbose else logging.ERROR)
     LOG.propagate = verbose
@@ -138,12 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         limits = Limits.of(course, **{name: vars(args)[name] for name in LIMIT_OPTIONS.values()})
         print(f"limits per hand-in: {limits.describe()}", file=sys.stderr)
         if args.slurm:
-            config = slurm.SlurmConfig.of(course)
-            run = slurm.grade_on_slurm(course, config, limits, csv, not args.no_wait,
+            run = slurm.grade_on_slurm(course, limits, csv, not args.no_wait,
                                        not args.no_progress, args.verbose)  # fmt: skip
-            print(f"Slurm: array job {run.array_id or '-'} ({run.tasks} tasks, --time={run.time} "
-                  f"--mem={run.mem}), collecting job {run.collect_id}; run folder {run.folder}",
-                  file=sys.stderr)  # fmt: skip
             if run.result is None:
                 print(f"submitted; the scores will be in {run.csv} once job {run.collect_id} ends")
                 return 0

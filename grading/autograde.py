@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -257,20 +257,18 @@ def plan_class(course: Course, limits: Limits) -> Plan:
     """Everything before a notebook runs (see the module docstring)."""
     submissions = find_submissions(course)
     plan = Plan(root=course.root, submissions=[], snapshot=snapshot_sources(course))
-    registered = []
+    registered = {}  # assignment -> its limits
     for assignment in sorted({submission.assignment for submission in submissions}):
         try:
             register(course, assignment)
-            registered.append(assignment)
+            registered[assignment] = cell_limits(course, limits, assignment)
         except GradingError as error:
             plan.failures.append(str(error))
     notebooks = [path for name in registered for path in course.source_notebooks(name)]
     models, cells = prepare_course_models(course, notebooks), assignment_cells(course)
-    assignment_limits = {name: cell_limits(course, limits, name) for name in registered}
     for submission in (s for s in submissions if s.assignment in registered):
         check_submission(course, submission, cells)
-        submission.limits = assignment_limits[submission.assignment]
-        submission.course_models = models
+        submission.limits, submission.course_models = registered[submission.assignment], models
         plan.submissions.append(submission)
     return plan
 
@@ -373,8 +371,9 @@ def threads_per_handin(jobs: int) -> int:
 
 
 @contextmanager
-def ending_workers() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGINT end the grader and every worker it started (each
+def grading_folder() -> Iterator[Path]:
+    """A temporary folder for the hand-ins' workspaces, which sandbox users reach but cannot
+    list; within the block, SIGTERM and SIGINT end the grader and every worker it started (each
     worker then ends its kernel and whatever the hand-in started; :mod:`grading.worker`)."""
 
     def stop(signum: int, frame: object) -> None:
@@ -383,12 +382,12 @@ def ending_workers() -> Iterator[None]:
             process.terminate()
         raise SystemExit(128 + signum)
 
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT) if main}
     try:
-        yield
+        with tempfile.TemporaryDirectory(prefix="grading-") as tmp:
+            os.chmod(tmp, 0o711)
+            yield Path(tmp)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -400,7 +399,6 @@ def autograde(
     limits: Limits | None = None,
     progress: bool = True,
     verbose: bool = False,
-    on_graded: Callable[[Submission], None] | None = None,
 ) -> AutogradeResult:
     """Grade every hand-in in the submitted folder, ``jobs`` at a time (default: all cores),
     within ``limits`` (default: the course's). A bad notebook, a dying kernel or a limit costs the
@@ -409,16 +407,15 @@ def autograde(
     plan = plan_class(course, limits or Limits.of(course))
     if os.geteuid() == 0:
         log.info("hand-ins run as sandbox users (xnn-grade<N>), one per hand-in at a time")
-    with tempfile.TemporaryDirectory(prefix="grading-") as tmp, ending_workers():
-        base, gradebook = Path(tmp), Path(tmp) / "gradebook.db"
-        os.chmod(base, 0o711)  # sandbox users reach their own folder, but cannot list others
+    with grading_folder() as base:
+        gradebook = base / "gradebook.db"
         os.chmod(shutil.copyfile(course.gradebook, gradebook), 0o600)
         pool = ThreadPoolExecutor(max_workers=jobs)
         try:
             args = (base, gradebook, verbose, threads_per_handin(jobs))
             futures = [pool.submit(grade_submission, course, s, *args) for s in plan.submissions]
             bar = tqdm(as_completed(futures), "grading", len(futures), disable=not progress)
-            return record_class(course, plan, (future.result() for future in bar), on_graded)
+            return record_class(course, plan, (future.result() for future in bar))
         finally:
             pool.shutdown(cancel_futures=True)
 
@@ -464,12 +461,7 @@ def record(course: Course, outcome: Outcome) -> None:
     (folder / NOTES_FILE).write_text(json.dumps(outcome.notes, indent=1), encoding="utf-8")
 
 
-def record_class(
-    course: Course,
-    plan: Plan,
-    outcomes: Iterable[Outcome],
-    on_graded: Callable[[Submission], None] | None = None,
-) -> AutogradeResult:
+def record_class(course: Course, plan: Plan, outcomes: Iterable[Outcome]) -> AutogradeResult:
     """Record ``outcomes`` as they come; check before each write and at the end that nobody
     but this process changed the gradebook, and that the files only the instructor may change
     are as ``plan`` found them."""
@@ -489,16 +481,9 @@ def record_class(
         expected = gradebook_dump(course.gradebook)
         result.graded.append(outcome.submission)
         result.failures += [outcome.failure] if outcome.failure else []
-        if on_graded is not None:
-            on_graded(outcome.submission)
     check("after grading")
-    after = snapshot_sources(course)
-    changed = sorted(
-        p for p in plan.snapshot.keys() | after.keys() if plan.snapshot.get(p) != after.get(p)
-    )
+    changed = sorted({path for path, _ in plan.snapshot.items() ^ snapshot_sources(course).items()})
     if changed:
-        result.failures.append(
-            "files that only the instructor may change were changed while grading: "
-            + ", ".join(changed)
-        )
+        what = "files that only the instructor may change were changed while grading"
+        result.failures.append(f"{what}: {', '.join(changed)}")
     return result

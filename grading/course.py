@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -9,7 +10,7 @@ import shutil
 import sysconfig
 import types
 import typing
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +21,9 @@ from traitlets.config import Config, PyFileConfigLoader
 
 #: The nbgrader configuration file, at the course root: every setting and limit of the grader.
 CONFIG_FILE = "nbgrader_config.py"
+#: The repository: the grading package, the course library ``lib`` beside it, and the default
+#: course root.
+REPO = Path(__file__).resolve().parent.parent
 #: Logger handed to nbgrader; ``python -m grading -v`` shows it. Otherwise nothing: its errors
 #: are quoted in the GradingError raised after them, and NbGraderAPI complains about the
 #: exchange folder, which the course does not use.
@@ -172,20 +176,12 @@ class Limits:
 # --- One JSON form for every record the grader passes between processes and jobs -------------
 
 
-def _plain(value: Any) -> Any:
-    if is_dataclass(value):
-        return {f.name: getattr(value, f.name) for f in fields(value)}
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} cannot be written as JSON")
-
-
 def write_json(path: Path, value: Any) -> Path:
-    """Write ``value`` (dataclasses, paths, lists, dicts) to ``path`` as JSON, atomically:
-    a reader (another process, another Slurm job) never sees half a file."""
-    path = Path(path)
+    """Write ``value`` (a dataclass, or lists and dicts; paths as text) to ``path`` as JSON,
+    atomically: a reader (another process, another Slurm job) never sees half a file."""
     partial = path.with_name(f".{path.name}.{os.getpid()}.part")
-    partial.write_text(json.dumps(value, default=_plain), encoding="utf-8")
+    value = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+    partial.write_text(json.dumps(value, default=os.fspath), encoding="utf-8")
     partial.replace(path)
     return path
 
@@ -199,7 +195,7 @@ def _build(kind: Any, data: Any) -> Any:
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if data is None:
         return None
-    if is_dataclass(kind):
+    if dataclasses.is_dataclass(kind):
         hints = typing.get_type_hints(kind)
         return kind(**{name: _build(hints[name], value) for name, value in data.items()})
     if origin in (typing.Union, types.UnionType):

@@ -114,9 +114,7 @@ class LimitedExecute(Execute):
             raise LimitHit(f"the notebook time limit ({self.notebook_timeout:g} s) was reached "
                            f"before {where}")  # fmt: skip
         cell, resources = super().preprocess_cell(cell, resources, index)
-        errors = [
-            output.ename for output in cell.get("outputs", []) if output.output_type == "error"
-        ]
+        errors = [out.ename for out in cell.get("outputs", []) if out.output_type == "error"]
         if "CellTimeoutError" in errors:
             raise LimitHit(f"{self._time_limit()} was reached in {where}")
         if any(name.endswith("MemoryError") for name in errors):  # numpy's subclass too
@@ -125,9 +123,9 @@ class LimitedExecute(Execute):
 
     def _kernel_end(self) -> str:
         """How the kernel ended, as the sandbox launcher saw it."""
-        path = Path(self.status_file) if self.status_file else None
-        for _ in range(50):  # the launcher writes it once the kernel has been reaped
-            if path is not None and path.is_file():
+        path = Path(self.status_file)
+        for _ in range(50 if self.status_file else 0):  # written once the kernel is reaped
+            if path.is_file():
                 return describe_end(json.loads(path.read_text(encoding="utf-8")), self.cpu_seconds)
             time.sleep(0.1)
         return "the kernel died"
@@ -142,11 +140,7 @@ class LimitedExecute(Execute):
         except CellTimeoutError:  # the kernel did not even answer the interrupt
             reason = f"{self._time_limit()} was reached in {describe_cell(nb, self._index)}"
         except RuntimeError as error:  # also nbclient's "Kernel died before replying to ..."
-            if (
-                self._index < 0
-                or not isinstance(error, DeadKernelError)
-                and "died" not in str(error)
-            ):
+            if self._index < 0 or not (isinstance(error, DeadKernelError) or "died" in str(error)):
                 raise  # no code of the hand-in ran yet: the grader's own problem
             reason = f"{self._kernel_end()} in {describe_cell(nb, self._index)}"
         if reason:

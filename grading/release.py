@@ -53,12 +53,6 @@ def check_cell_ids(notebook: Path) -> None:
         seen.add(cell_id)
 
 
-def _generate(course: Course, assignment: str, **overrides: object) -> None:
-    course.source_notebooks(assignment)  # a clear error if the assignment has no source
-    what = f"generating the student version of {assignment!r}"
-    course.nbgrader("generate_assignment", what, assignment, **overrides)
-
-
 def release(course: Course, assignment: str, release_dir: Path | None = None) -> list[Path]:
     """Write the student version of ``assignment`` to ``release_dir/<assignment>/`` (default:
     ``exercises/``), replaced as a whole once nbgrader has succeeded; the files written."""
@@ -66,11 +60,10 @@ def release(course: Course, assignment: str, release_dir: Path | None = None) ->
     for notebook in course.source_notebooks(assignment):
         check_cell_ids(notebook)
     with tempfile.TemporaryDirectory(prefix="grading-release-") as tmp:
-        where = {
-            "CourseDirectory.release_directory": tmp,
-            "CourseDirectory.db_url": f"sqlite:///{tmp}/gb",
-        }
-        _generate(course, assignment, **where)
+        what = f"generating the student version of {assignment!r}"
+        where = {"CourseDirectory.release_directory": tmp}
+        where["CourseDirectory.db_url"] = f"sqlite:///{tmp}/gb"  # a throwaway gradebook
+        course.nbgrader("generate_assignment", what, assignment, **where)
         dest = release_dir / assignment
         shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(Path(tmp) / assignment, dest)
@@ -98,9 +91,12 @@ def stale_releases(course: Course) -> list[Path]:
 def register(course: Course, assignment: str) -> None:
     """Record ``assignment``'s current source in the course's gradebook, as autograding needs;
     nbgrader refuses if cells were added or removed since hand-ins were graded."""
+    course.source_notebooks(assignment)  # a clear error if the assignment has no source
     with tempfile.TemporaryDirectory(prefix="grading-register-") as tmp:
         try:
-            _generate(course, assignment, **{"CourseDirectory.release_directory": tmp})
+            what = f"generating the student version of {assignment!r}"
+            where = {"CourseDirectory.release_directory": tmp}
+            course.nbgrader("generate_assignment", what, assignment, **where)
         except GradingError as error:
             if "because there are submissions" not in str(error):
                 raise

@@ -75,33 +75,22 @@ def sandbox_user() -> Iterator[tuple[str | None, tuple[int, ...]]]:
         yield f"{USER_PREFIX}{number}", (handle.fileno(),)
 
 
-def user_ids(user: str | None) -> tuple[int, int]:
-    """(uid, gid) of ``user``; the current process's own ids for ``None``."""
-    if user is None:
-        return os.getuid(), os.getgid()
-    entry = pwd.getpwnam(user)
-    return entry.pw_uid, entry.pw_gid
-
-
 def give_to(path: Path, user: str | None) -> None:
-    """Make ``path`` (recursively) owned by ``user`` and private to it (no-op for ``None``)."""
-    if user is None:
-        return
-    uid, gid = user_ids(user)
-    for folder, dirs, files in os.walk(path):
-        os.chown(folder, uid, gid)
+    """Make ``path`` (recursively) owned by ``user`` (and its group of the same name, made by
+    ``useradd --user-group``) and private to it; nothing for ``None``."""
+    for folder, dirs, files in os.walk(path) if user is not None else ():
+        shutil.chown(folder, user, user)
         os.chmod(folder, 0o700)
-        for name in dirs + files:
-            target = os.path.join(folder, name)
+        for target in (os.path.join(folder, name) for name in dirs + files):
             if not os.path.islink(target):
-                os.chown(target, uid, gid)
+                shutil.chown(target, user, user)
 
 
 def kill_user_processes(user: str | None) -> None:
     """SIGKILL every process of the sandbox user ``user`` (what a hand-in left running).
     Nothing for ``None``: the grader's own processes are never touched this way."""
     if user is not None:
-        uid = user_ids(user)[0]
+        uid = pwd.getpwnam(user).pw_uid
         _kill_all(lambda: [p for p in psutil.process_iter(["uids"]) if p.info["uids"].real == uid])
 
 
@@ -196,16 +185,13 @@ def _private_mounts(spec: KernelSpec, staging: Path) -> None:
 
 def _private_connection_file(argv: list[str], spec: KernelSpec, uid: int, gid: int) -> list[str]:
     """jupyter_client writes the connection file readable by the grader only: hand the kernel
-    its own copy in its working folder's parent, owned by the sandbox user."""
+    its own copy in its working folder's parent, owned by the kernel's user."""
     if "-f" not in argv:
         return argv
     index = argv.index("-f") + 1
-    original = Path(argv[index])
-    copy = Path(spec.workdir).parent / "connection.json"
-    shutil.copyfile(original, copy)
+    copy = shutil.copyfile(argv[index], Path(spec.workdir).parent / "connection.json")
     os.chmod(copy, 0o600)
-    if spec.user is not None:
-        os.chown(copy, uid, gid)
+    os.chown(copy, uid, gid)  # the grader's own ids without a sandbox user
     return [*argv[:index], str(copy), *argv[index + 1 :]]
 
 
@@ -250,7 +236,8 @@ def _child(argv: list[str], spec: KernelSpec, uid: int, gid: int) -> None:
 def launch(spec_file: Path, argv: list[str]) -> int:
     """Run ``argv`` (the kernel command) in the sandbox of ``spec_file``; returns its status."""
     spec = read_json(spec_file, KernelSpec)
-    uid, gid = user_ids(spec.user)
+    entry = pwd.getpwnam(spec.user) if spec.user is not None else None
+    uid, gid = (entry.pw_uid, entry.pw_gid) if entry else (os.getuid(), os.getgid())
     argv = _private_connection_file(argv, spec, uid, gid)
     pid = os.fork()
     if pid == 0:

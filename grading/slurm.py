@@ -34,17 +34,16 @@ from .autograde import (
     AutogradeResult,
     Outcome,
     Plan,
-    Submission,
-    ending_workers,
     failed,
     grade_submission,
+    grading_folder,
     log,
     plan_class,
     record_class,
     threads_per_handin,
 )
 from .course import Course, GradingError, Limits, read_json, write_json
-from .feedback import hand_back
+from .report import hand_back
 
 #: Seconds between two looks at ``squeue`` while waiting (``sbatch --wait`` polls far slower).
 POLL_SECONDS = 0.5
@@ -228,7 +227,6 @@ class SlurmRun:
 
 def grade_on_slurm(
     course: Course,
-    config: SlurmConfig,
     limits: Limits,
     csv: Path | None = None,
     wait_for_end: bool = True,
@@ -237,7 +235,7 @@ def grade_on_slurm(
 ) -> SlurmRun:
     """Grade the class on Slurm (see the module docstring). With ``wait_for_end``, return once
     every hand-in is recorded, with the run's result; otherwise once the jobs are submitted."""
-    why = reachable()
+    why, config = reachable(), SlurmConfig.of(course)
     if why:
         raise SlurmError(f"cannot grade on Slurm: {why}.")
     plan = plan_class(course, limits)
@@ -267,8 +265,9 @@ def grade_on_slurm(
         [*python, "collect", str(folder)],
     )
     write_json(folder / "run.json", run)
-    log.info("submitted array job %s (%d tasks) and collecting job %s; run folder %s",
-             run.array_id or "-", run.tasks, run.collect_id, folder)  # fmt: skip
+    log.info("Slurm: array job %s (%d tasks, --time=%s --mem=%s), collecting job %s; run "
+             "folder %s", run.array_id or "-", run.tasks, run.time, run.mem, run.collect_id,
+             folder)  # fmt: skip
     if not wait_for_end:
         return run
     with tqdm(total=len(run.to_run), desc="grading on Slurm", disable=not progress) as bar:
@@ -295,31 +294,31 @@ def run_task(folder: Path, task: int) -> int:
     # Without task affinity, torch would start a thread per core of the node in every task.
     os.environ.setdefault("OMP_NUM_THREADS", os.environ.get("SLURM_CPUS_PER_TASK", "1"))
     where = f"Slurm task {os.environ.get('SLURM_JOB_ID', '?')} on {socket.gethostname()}"
-    base = Path(tempfile.mkdtemp(prefix="grading-slurm-"))
-    os.chmod(base, 0o711)  # sandbox users reach their own folder, but cannot list others
-    try:
-        with ending_workers():  # Slurm's SIGTERM (time limit, scancel) ends the workers too
-            for index in run.batch(task):
-                if run.result_file(index).is_file():  # graded before Slurm requeued the task
-                    continue
-                submission = run.plan.submissions[index]
-                try:
-                    outcome = grade_submission(course, submission, base, folder / "gradebook.db",
-                                               run.verbose, threads_per_handin(1))  # fmt: skip
-                except Exception as error:  # noqa: BLE001 -- recorded as a 0 with its reason
-                    outcome = failed(submission, f"in {where}", repr(error))
-                write_json(run.result_file(index), outcome)
-                name = f"{submission.student}/{submission.assignment}"
-                print(f"{where}: graded {name}", file=sys.stderr)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with grading_folder() as base:  # Slurm's SIGTERM (time limit, scancel) ends the workers too
+        for index in run.batch(task):
+            if run.result_file(index).is_file():  # graded before Slurm requeued the task
+                continue
+            submission = run.plan.submissions[index]
+            try:
+                outcome = grade_submission(course, submission, base, folder / "gradebook.db",
+                                           run.verbose, threads_per_handin(1))  # fmt: skip
+            except Exception as error:  # noqa: BLE001 -- recorded as a 0 with its reason
+                outcome = failed(submission, f"in {where}", repr(error))
+            write_json(run.result_file(index), outcome)
+            name = f"{submission.student}/{submission.assignment}"
+            print(f"{where}: graded {name}", file=sys.stderr)
     return 0
 
 
-def _missing(run: SlurmRun, index: int, states: dict[int, tuple[str, str]]) -> Outcome:
-    """The outcome of a hand-in that has none: 0, with what Slurm says about its task."""
+def _outcome(run: SlurmRun, index: int, states: dict[int, tuple[str, str]]) -> Outcome:
+    """The outcome of the run's hand-in ``index``: what its task wrote, else 0 with what Slurm
+    says about the task."""
     submission = run.plan.submissions[index]
-    task = next(number for number in range(run.tasks) if index in run.batch(number))
+    if not submission.runnable:
+        return Outcome.zero(submission)
+    if run.result_file(index).is_file():
+        return read_json(run.result_file(index), Outcome)
+    task = run.to_run.index(index) // run.handins_per_task
     state, details = states.get(task, ("", "Slurm no longer knows how it ended"))
     why = STATE_REASONS.get(state, f"the Slurm task ended {state or 'without a result'}")
     why = why.format(time=run.time, mem=run.mem)
@@ -336,15 +335,7 @@ def collect(course: Course, folder: Path) -> AutogradeResult:
         if not done.is_file():
             run = read_json(folder / "run.json", SlurmRun)
             states = task_states(run.array_id) if run.array_id else {}
-
-            def outcome(index: int, submission: Submission) -> Outcome:
-                if not submission.runnable:
-                    return Outcome.zero(submission)
-                if run.result_file(index).is_file():
-                    return read_json(run.result_file(index), Outcome)
-                return _missing(run, index, states)
-
-            outcomes = (outcome(i, s) for i, s in enumerate(run.plan.submissions))
+            outcomes = (_outcome(run, i, states) for i in range(len(run.plan.submissions)))
             result = record_class(course, run.plan, outcomes)
             hand_back(course, result, run.csv)
             write_json(done, result)

@@ -14,7 +14,6 @@ to the sandbox user: ``work/`` (the kernel's folder), ``home/``, ``tmp/``, ``cac
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -27,7 +26,7 @@ import nbformat
 
 from . import sandbox
 from .autograde import Job, Outcome
-from .course import Course, read_json, write_json
+from .course import REPO, Course, read_json, write_json
 
 #: The kernel spec name of the sandbox kernel.
 KERNEL_NAME = "xnn-sandbox"
@@ -38,21 +37,11 @@ MODEL_CACHE_ENV = "XNN_CACHE_DIR"
 COURSE_CACHE_ENV = "XNN_COURSE_CACHE_DIR"
 
 
-def _library_root() -> Path:
-    """The repository the course library ``lib`` is imported from (found without importing
-    it: that would import torch)."""
-    spec = importlib.util.find_spec("lib")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("the course library `lib` is not importable: run `make setup`.")
-    return Path(spec.origin).resolve().parent.parent
-
-
 def _reachable() -> tuple[str, ...]:
     """Folders the kernel reads: the interpreter, the environment, the course library, data."""
-    paths = {sys.base_prefix, sys.prefix, os.path.dirname(sys.executable), str(_library_root())}
-    if os.environ.get("XNN_DATA_DIR"):
-        paths.add(os.environ["XNN_DATA_DIR"])
-    return tuple(sorted({os.path.realpath(path) for path in paths}))
+    paths = [sys.base_prefix, sys.prefix, os.path.dirname(sys.executable), str(REPO)]
+    paths.append(os.environ.get("XNN_DATA_DIR", ""))  # where set
+    return tuple(sorted({os.path.realpath(path) for path in paths if path}))
 
 
 def _hidden(root: Path) -> tuple[str, ...]:
@@ -60,7 +49,7 @@ def _hidden(root: Path) -> tuple[str, ...]:
     every hand-in, graded copy and feedback of the class (of this course root and of the
     repository the course library comes from)."""
     paths = []
-    for base in {root.resolve(), _library_root()}:
+    for base in {root.resolve(), REPO}:
         course = Course(base)
         if course.config_file.is_file():
             paths += [course.step_dir(step) for step in ("source", "submitted", "autograded")]
@@ -76,10 +65,9 @@ def prepare(job: Job) -> dict[str, str]:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     submitted = ws / "course" / "submitted" / sub.student / sub.assignment
     submitted.mkdir(parents=True)
-    for notebook in sub.runnable:
-        shutil.copyfile(notebook, submitted / notebook.name)
-    if (sub.folder / "timestamp.txt").is_file():  # for nbgrader's late penalties
-        shutil.copyfile(sub.folder / "timestamp.txt", submitted / "timestamp.txt")
+    for path in [*sub.runnable, sub.folder / "timestamp.txt"]:  # the time, for late penalties
+        if path.is_file():
+            shutil.copyfile(path, submitted / path.name)
     shutil.copyfile(job.gradebook, ws / "course" / "gradebook.db")
 
     folders = {name: kernel / name for name in ("work", "home", "tmp", "cache", "course-models")}

@@ -280,8 +280,7 @@ def test_stopped_tasks_score_zero_with_the_reason_and_leave_nothing(
     nb = first_cell(LINGERS)(_parts(course, CORPUS_ASSIGNMENT, source_path))
     for student in ("timed_out", "cancelled"):
         write_hand_in(course, student, CORPUS_ASSIGNMENT, source_path.name, nb)
-    config = SlurmConfig.of(course)
-    run = grade_on_slurm(course, config, Limits.of(course, cell_timeout=600), wait_for_end=False,
+    run = grade_on_slurm(course, Limits.of(course, cell_timeout=600), wait_for_end=False,
                          progress=False)  # fmt: skip
     assert run.result is None and run.tasks == 2
     cancelled = (
