@@ -265,9 +265,15 @@ def grade_on_slurm(
         [*python, "collect", str(folder)],
     )
     write_json(folder / "run.json", run)
-    log.info("Slurm: array job %s (%d tasks, --time=%s --mem=%s), collecting job %s; run "
-             "folder %s", run.array_id or "-", run.tasks, run.time, run.mem, run.collect_id,
-             folder)  # fmt: skip
+    log.info(
+        "Slurm: array job %s (%d tasks, --time=%s --mem=%s), collecting job %s; run folder %s",
+        run.array_id or "-",
+        run.tasks,
+        run.time,
+        run.mem,
+        run.collect_id,
+        folder,
+    )
     if not wait_for_end:
         return run
     with tqdm(total=len(run.to_run), desc="grading on Slurm", disable=not progress) as bar:
@@ -300,8 +306,14 @@ def run_task(folder: Path, task: int) -> int:
                 continue
             submission = run.plan.submissions[index]
             try:
-                outcome = grade_submission(course, submission, base, folder / "gradebook.db",
-                                           run.verbose, threads_per_handin(1))  # fmt: skip
+                outcome = grade_submission(
+                    course,
+                    submission,
+                    base,
+                    folder / "gradebook.db",
+                    run.verbose,
+                    threads_per_handin(1),
+                )
             except Exception as error:  # noqa: BLE001 -- recorded as a 0 with its reason
                 outcome = failed(submission, f"in {where}", repr(error))
             write_json(run.result_file(index), outcome)

@@ -66,8 +66,10 @@ def read_exercise(path: Path) -> NotebookNode:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, nbformat.reader.NotJSONError) as e:
         raise GradingError(f"{path} is not a readable Jupyter notebook: {e}") from e
     if not any(grade_id(cell) and is_grade(cell) for cell in nb.cells):
-        raise GradingError(f"{path} has no graded cells, so it is not an exercise: name one "
-                           f"from exercises/, e.g. {USAGE}.")  # fmt: skip
+        raise GradingError(
+            f"{path} has no graded cells, so it is not an exercise: name one "
+            f"from exercises/, e.g. {USAGE}."
+        )
     return nb
 
 
@@ -166,13 +168,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not problems:
         tests = sum(is_grade(cell) and not is_solution(cell) for cell in nb.cells)
-        print(f"PASSED: {path} runs from top to bottom, its {tests} visible test(s) pass and "
-              "every answer is given.\nThe grader also runs hidden tests, and a person reads "
-              "the written answers.")  # fmt: skip
+        print(
+            f"PASSED: {path} runs from top to bottom, its {tests} visible test(s) pass and "
+            "every answer is given.\nThe grader also runs hidden tests, and a person reads "
+            "the written answers."
+        )
         return 0
-    print(f"NOT READY: {path} still fails {len(problems)} check(s) (a test also fails when a "
-          "cell above it fails; the grader puts read-only cells back as released, so undo any "
-          "change to them):")  # fmt: skip
+    print(
+        f"NOT READY: {path} still fails {len(problems)} check(s) (a test also fails when a "
+        "cell above it fails; the grader puts read-only cells back as released, so undo any "
+        "change to them):"
+    )
     print("".join(f"  - {problem}\n" for problem in problems), end="")
     return 1
 
