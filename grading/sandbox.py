@@ -164,23 +164,28 @@ def _private_mounts(spec: KernelSpec, staging: Path) -> None:
             _mount("tmpfs", str(target), "tmpfs", _MS_RDONLY, "mode=755,size=4k")
         elif target.is_file():
             _mount("/dev/null", str(target), None, _MS_BIND)
-    blocked: dict[Path, set[Path]] = {}  # the first folder on the way others cannot enter
-    for path in map(Path, spec.reachable):
-        for folder, child in itertools.pairwise([*reversed(path.parents), path]):
-            if not folder.stat().st_mode & 0o001:
-                blocked.setdefault(folder, set()).add(child)
-                break
-    for index, (folder, children) in enumerate(sorted(blocked.items())):
-        kept = []
-        for number, child in enumerate(sorted(children)):
-            hold = staging / f"hold-{index}-{number}"
-            hold.mkdir(parents=True)
-            _mount(str(child), str(hold), None, _MS_BIND | _MS_REC)
-            kept.append((child, hold))
-        _mount("tmpfs", str(folder), "tmpfs", 0, "mode=755")
-        for child, hold in kept:
-            (folder / child.name).mkdir()
-            _mount(str(hold), str(child), None, _MS_MOVE)
+    # A round opens the first folder on each way that others cannot enter; the next round the
+    # next one below it (a private folder inside a private folder), until every way is open.
+    for round_ in itertools.count():
+        blocked: dict[Path, set[Path]] = {}
+        for path in map(Path, spec.reachable):
+            for folder, child in itertools.pairwise([*reversed(path.parents), path]):
+                if not folder.stat().st_mode & 0o001:
+                    blocked.setdefault(folder, set()).add(child)
+                    break
+        if not blocked:
+            return
+        for index, (folder, children) in enumerate(sorted(blocked.items())):
+            kept = []
+            for number, child in enumerate(sorted(children)):
+                hold = staging / f"hold-{round_}-{index}-{number}"
+                hold.mkdir(parents=True)
+                _mount(str(child), str(hold), None, _MS_BIND | _MS_REC)
+                kept.append((child, hold))
+            _mount("tmpfs", str(folder), "tmpfs", 0, "mode=755")
+            for child, hold in kept:
+                (folder / child.name).mkdir()
+                _mount(str(hold), str(child), None, _MS_MOVE)
 
 
 def _private_connection_file(argv: list[str], spec: KernelSpec, uid: int, gid: int) -> list[str]:

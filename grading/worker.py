@@ -38,10 +38,14 @@ COURSE_CACHE_ENV = "XNN_COURSE_CACHE_DIR"
 
 
 def _reachable() -> tuple[str, ...]:
-    """Folders the kernel reads: the interpreter, the environment, the course library, data."""
+    """Folders the kernel reads: the interpreter, the environment, the course library, data,
+    each by the path the kernel is given and by where it really is (a symlinked data folder is
+    opened through its link, which may sit in a folder the sandbox user cannot enter)."""
     paths = [sys.base_prefix, sys.prefix, os.path.dirname(sys.executable), str(REPO)]
     paths.append(os.environ.get("XNN_DATA_DIR", ""))  # where set
-    return tuple(sorted({os.path.realpath(path) for path in paths if path}))
+    paths.append(os.path.dirname(os.environ.get("XNN_IMAGENET_WEIGHTS", "")))
+    found = {os.path.abspath(path) for path in paths if path and os.path.exists(path)}
+    return tuple(sorted(found | {os.path.realpath(path) for path in found}))
 
 
 def _hidden(root: Path) -> tuple[str, ...]:

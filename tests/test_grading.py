@@ -40,6 +40,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,7 +76,8 @@ from grading.autograde import cell_limits
 from grading.course import write_json
 from grading.preprocessors import LIMIT_ERROR, NOT_RUN_ERROR
 from grading.release import TIMING_FILE, prepare_course_models, slowest_cell, time_solution
-from grading.sandbox import KernelSpec, describe_end, launch
+from grading.sandbox import KernelSpec, describe_end, give_to, launch, sandbox_user
+from grading.worker import _reachable
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = Course(REPO).source_assignments()
@@ -1008,6 +1010,30 @@ def test_cpu_time_limit_kills_the_kernel(tmp_path: Path):
     assert status == 128 + signal.SIGXCPU
     assert ended["signal"] == signal.SIGXCPU
     assert describe_end(ended, 1) == "it hit the CPU-time limit (1 s)"
+
+
+@pytest.mark.skipif(not ROOT, reason="sandbox users need root; CI runs as root")
+def test_a_symlinked_data_folder_in_a_private_folder_reaches_the_kernel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """``XNN_DATA_DIR`` as a link in a folder only its owner may enter (``../shared`` linked
+    beside a clone in a ``mktemp -d`` folder): the sandbox user's kernel opens it by that path."""
+    real = tmp_path / "real"
+    (real / "MNIST").mkdir(parents=True)
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    (private / "data").symlink_to(real)
+    monkeypatch.setenv("XNN_DATA_DIR", str(private / "data"))
+    lists = f"import os, sys; sys.exit(os.listdir({str(private / 'data')!r}) != ['MNIST'])"
+    with sandbox_user() as (user, _), tempfile.TemporaryDirectory() as base:
+        os.chmod(base, 0o711)
+        workdir = Path(base) / "work"
+        workdir.mkdir()
+        give_to(workdir, user)
+        spec = KernelSpec(8192, 60, user, str(workdir), str(Path(base) / "status.json"),
+                          reachable=_reachable())  # fmt: skip
+        status = launch(write_json(Path(base) / "spec.json", spec), [sys.executable, "-c", lists])
+    assert status == 0, f"the kernel as {user} could not list {private / 'data'} (status {status})"
 
 
 # --- No orphans: stopping the grader stops everything it started --------------------------------
