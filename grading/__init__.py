@@ -1,15 +1,11 @@
-"""Grading for the course book, on top of nbgrader: one module per step.
-
-- :mod:`grading.course` -- the course folder and its ``nbgrader_config.py``, which sets every
-  option and limit of the grader;
-- :mod:`grading.release` -- the student versions (``solutions/`` -> ``exercises/``) and the
-  timing of the solutions;
-- :mod:`grading.autograde` -- a class planned, each hand-in graded by a worker
-  (:mod:`grading.worker`) with its kernel in the sandbox of :mod:`grading.sandbox`, the outcomes
-  recorded; :mod:`grading.slurm` runs the same hand-ins as a Slurm job array;
-- :mod:`grading.report` -- the scores, ``grades.csv`` and the feedback without hidden tests;
-  :mod:`grading.preprocessors` -- nbgrader preprocessors;
-- :mod:`grading.validate` -- a student's check of an exercise before handing it in.
+"""Grading for the course book, on top of nbgrader, one module per step: :mod:`~grading.course`
+(the course folder and ``nbgrader_config.py``, which sets every option and limit),
+:mod:`~grading.release` (``solutions/`` -> ``exercises/``, and the solutions' timing),
+:mod:`~grading.autograde` (a class planned, each hand-in run by :mod:`~grading.worker` in the
+sandbox of :mod:`~grading.sandbox`, here or as a Slurm job array by :mod:`~grading.slurm`, the
+outcomes recorded), :mod:`~grading.preprocessors` (nbgrader's steps, within limits),
+:mod:`~grading.report` (scores, ``grades.csv``, feedback without hidden tests) and
+:mod:`~grading.validate` (a student's check before handing in).
 
 From the command line: ``python -m grading {release,grade,report}``.
 """

@@ -79,9 +79,7 @@ def _parser(course: Course) -> argparse.ArgumentParser:
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is at the time (pytest swaps it per test)."""
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stderr
-        super().emit(record)
+    stream = property(lambda self: sys.stderr, lambda self, stream: None)
 
 
 def quiet_nbgrader(verbose: bool = False) -> None:

@@ -294,15 +294,10 @@ class Job:
 
 
 def grade_submission(
-    course: Course,
-    submission: Submission,
-    base: Path,
-    gradebook: Path,
-    verbose: bool = False,
-    threads: int | None = None,
+    course: Course, submission: Submission, base: Path, verbose: bool = False, threads: int = 1
 ) -> Outcome:
-    """Grade one planned hand-in in a worker process, in a workspace under ``base``, starting
-    from the gradebook copy ``gradebook``; the course's gradebook is not touched.
+    """Grade one planned hand-in in a worker process, in a workspace under ``base`` (a
+    :func:`grading_folder`), starting from its gradebook copy; the course's is not touched.
     ``threads``: the kernel's OpenMP threads (:func:`threads_per_handin`)."""
     if not submission.runnable:
         return Outcome.zero(submission)
@@ -313,6 +308,7 @@ def grade_submission(
     job_file = workspace / "private" / "job.json"
     with sandbox_user() as (user, lock):
         try:
+            gradebook = base / "gradebook.db"
             write_json(job_file, Job(course.root, submission, workspace, gradebook, user, threads))
             if _STOPPING.is_set():
                 raise SystemExit("the grader is stopping")
@@ -371,10 +367,11 @@ def threads_per_handin(jobs: int) -> int:
 
 
 @contextmanager
-def grading_folder() -> Iterator[Path]:
+def grading_folder(gradebook: Path) -> Iterator[Path]:
     """A temporary folder for the hand-ins' workspaces, which sandbox users reach but cannot
-    list; within the block, SIGTERM and SIGINT end the grader and every worker it started (each
-    worker then ends its kernel and whatever the hand-in started; :mod:`grading.worker`)."""
+    list, with a private copy of ``gradebook`` for the workers to start from; within the block,
+    SIGTERM and SIGINT end the grader and every worker it started (each worker then ends its
+    kernel and whatever the hand-in started; :mod:`grading.worker`)."""
 
     def stop(signum: int, frame: object) -> None:
         _STOPPING.set()
@@ -387,6 +384,7 @@ def grading_folder() -> Iterator[Path]:
     try:
         with tempfile.TemporaryDirectory(prefix="grading-") as tmp:
             os.chmod(tmp, 0o711)
+            os.chmod(shutil.copyfile(gradebook, Path(tmp) / "gradebook.db"), 0o600)
             yield Path(tmp)
     finally:
         for sig, handler in previous.items():
@@ -407,12 +405,10 @@ def autograde(
     plan = plan_class(course, limits or Limits.of(course))
     if os.geteuid() == 0:
         log.info("hand-ins run as sandbox users (xnn-grade<N>), one per hand-in at a time")
-    with grading_folder() as base:
-        gradebook = base / "gradebook.db"
-        os.chmod(shutil.copyfile(course.gradebook, gradebook), 0o600)
+    with grading_folder(course.gradebook) as base:
         pool = ThreadPoolExecutor(max_workers=jobs)
         try:
-            args = (base, gradebook, verbose, threads_per_handin(jobs))
+            args = (base, verbose, threads_per_handin(jobs))
             futures = [pool.submit(grade_submission, course, s, *args) for s in plan.submissions]
             bar = tqdm(as_completed(futures), "grading", len(futures), disable=not progress)
             return record_class(course, plan, (future.result() for future in bar))

@@ -38,9 +38,7 @@ class CellGrade:
     max_score: float
     needs_manual_grade: bool
 
-    @property
-    def name(self) -> str:
-        return f"{self.notebook}/{self.cell}"
+    name = property(lambda self: f"{self.notebook}/{self.cell}")
 
 
 @dataclass(frozen=True)
@@ -57,13 +55,8 @@ class GradeRow:
     seconds_late: float = 0.0  # after the due date (nbgrader's total_seconds_late)
     late_penalty: float = 0.0
 
-    @property
-    def auto_score(self) -> float:
-        return sum(cell.score for cell in self.cells if cell.autograded)
-
-    @property
-    def auto_max_score(self) -> float:
-        return sum(cell.max_score for cell in self.cells if cell.autograded)
+    auto_score = property(lambda self: sum(c.score for c in self.cells if c.autograded))
+    auto_max_score = property(lambda self: sum(c.max_score for c in self.cells if c.autograded))
 
     @property
     def needs_manual_grade(self) -> tuple[str, ...]:
@@ -184,18 +177,15 @@ def summary(course: Course, row: GradeRow) -> str:
     ]
     lines += [*row.reasons, ""] if row.reasons else []
     errors = _errors(course, row)
+    stopped = {NOT_RUN_ERROR: "not run (see above)", LIMIT_ERROR: "stopped by a limit (see above)"}
     for cell in row.cells:
-        score = f"{_points(cell.score)} / {_points(cell.max_score)}"
+        score, error = f"{_points(cell.score)} / {_points(cell.max_score)}", errors.get(cell.cell)
         if cell.needs_manual_grade:
             status = "to be graded by a person"
         elif not cell.autograded:
             status = "graded" if cell.score else "no answer"
-        elif errors.get(cell.cell) == NOT_RUN_ERROR:
-            status = "not run (see above)"
-        elif errors.get(cell.cell) == LIMIT_ERROR:
-            status = "stopped by a limit (see above)"
-        elif cell.cell in errors:
-            status = f"failed ({errors[cell.cell]})"
+        elif error:
+            status = stopped.get(error, f"failed ({error})")
         else:
             status = "passed" if cell.score == cell.max_score else "failed"
         lines.append(f"  {cell.name}: {score}  {status}")

@@ -47,9 +47,9 @@ from .report import hand_back
 
 #: Seconds between two looks at ``squeue`` while waiting (``sbatch --wait`` polls far slower).
 POLL_SECONDS = 0.5
-#: Slurm states in which a job has not finished yet (squeue's --states).
-ACTIVE = "PENDING,CONFIGURING,RUNNING,COMPLETING,SUSPENDED,REQUEUED,REQUEUE_HOLD,REQUEUE_FED,"
-ACTIVE += "RESIZING,SIGNALING,STAGE_OUT,STOPPED"
+#: Slurm states in which a job has not finished yet.
+ACTIVE = set("PENDING CONFIGURING RUNNING COMPLETING SUSPENDED REQUEUED REQUEUE_HOLD".split())
+ACTIVE |= set("REQUEUE_FED RESIZING SIGNALING STAGE_OUT STOPPED".split())
 #: What a Slurm end state means for the hand-ins of a task that left no result.
 STATE_REASONS = {
     "TIMEOUT": "the Slurm task ran out of time (sbatch --time={time})",
@@ -110,22 +110,18 @@ class SlurmConfig:
         handin = notebooks * limits.notebook_timeout + limits.margin
         minutes = max(1, math.ceil(self.handins_per_task * handin / 60))
         time = f"{minutes // 1440}-{minutes % 1440 // 60:02d}:{minutes % 60:02d}:00"
-        mem = f"{limits.memory_mb + limits.memory_margin_mb}M"
-        time, mem = (given if given != "auto" else auto for given, auto in
-                     ((self.time, time), (self.mem, mem)))  # fmt: skip
-        return self.options() + [
-            f"--time={time}",
-            f"--mem={mem}",
-            f"--cpus-per-task={self.cpus_per_task}",
-        ]
+        time = time if self.time == "auto" else self.time
+        mem = f"{limits.memory_mb + limits.memory_margin_mb}M" if self.mem == "auto" else self.mem
+        cpus = f"--cpus-per-task={self.cpus_per_task}"
+        return [*self.options(), f"--time={time}", f"--mem={mem}", cpus]
 
 
 # --- Talking to Slurm -------------------------------------------------------------------------
 
 
-def _slurm(*command: str, stdin: str | None = None, check: bool = True) -> str:
-    """Run a Slurm client command; its output. A missing command or (with ``check``) a
-    failure is a :class:`SlurmError` quoting Slurm."""
+def _slurm(*command: str, stdin: str | None = None) -> str:
+    """Run a Slurm client command; its output. A missing command or a failure is a
+    :class:`SlurmError` quoting Slurm."""
     try:
         done = subprocess.run(
             command, input=stdin, capture_output=True, text=True, check=False, timeout=60
@@ -137,19 +133,17 @@ def _slurm(*command: str, stdin: str | None = None, check: bool = True) -> str:
         ) from None
     except subprocess.TimeoutExpired:
         raise SlurmError(f"`{shlex.join(command)}` did not answer within 60 s.") from None
-    if check and done.returncode != 0:
+    if done.returncode != 0:
         raise SlurmError(f"`{shlex.join(command)}` failed: {done.stderr.strip()}")
-    return done.stdout if done.returncode == 0 else ""
+    return done.stdout
 
 
 def reachable() -> str | None:
     """``None`` if a Slurm controller answers here, else why not (for messages and skips)."""
-    if not shutil.which("sinfo") or not shutil.which("sbatch"):
-        return "Slurm's client commands (sinfo, sbatch) are not installed"
     try:
         nodes = _slurm("sinfo", "-h", "-o", "%T")
     except SlurmError as error:
-        return f"no Slurm controller answers ({error})"
+        return str(error)
     return None if nodes.strip() else "the Slurm cluster has no nodes"
 
 
@@ -162,31 +156,28 @@ def submit(options: list[str], command: list[str]) -> str:
         raise SlurmError(f"{error}. Check c.Slurm.* in nbgrader_config.py.") from None
 
 
-def active_jobs(job_ids: Iterable[str]) -> set[str]:
-    """The jobs of ``job_ids`` (array jobs by their id) that have not finished."""
-    ids = [job for job in job_ids if job]
-    if not ids:
-        return set()
+def job_states(job_id: str) -> dict[str, tuple[str, str]]:
+    """Each task of ``job_id`` (an array's by task number, else the job's own id) -> (state,
+    details), as ``scontrol`` knows them: it keeps a finished job for ``MinJobAge`` (300 s by
+    default), and the collecting job starts when the array ends."""
     try:
-        queue = _slurm("squeue", "-h", "-j", ",".join(ids), "-t", ACTIVE, "-o", "%F %i")
+        shown = _slurm("scontrol", "-o", "show", "job", job_id)
     except SlurmError as error:
         if "Invalid job id" in str(error):
-            return set()  # all of them finished and were purged
+            return {}  # finished and purged
         raise
-    lines = [line.split() for line in queue.splitlines()]
-    return {array_id if array_id in ids else job_id for array_id, job_id in lines}
-
-
-def task_states(array_id: str) -> dict[int, tuple[str, str]]:
-    """Array task -> (end state, details), as ``scontrol`` knows them: it keeps a finished job
-    for ``MinJobAge`` (300 s by default), and the collecting job starts when the array ends."""
-    states: dict[int, tuple[str, str]] = {}
-    for line in _slurm("scontrol", "-o", "show", "job", array_id, check=False).splitlines():
+    states = {}
+    for line in shown.splitlines():
         info = dict(part.split("=", 1) for part in line.split() if "=" in part)
-        if info.get("ArrayTaskId", "").isdigit():
-            details = f"exit code {info.get('ExitCode', '?')} on {info.get('NodeList', '?')}"
-            states[int(info["ArrayTaskId"])] = (info.get("JobState", "UNKNOWN"), details)
+        details = f"exit code {info.get('ExitCode', '?')} on {info.get('NodeList', '?')}"
+        states[info.get("ArrayTaskId", job_id)] = (info.get("JobState", "UNKNOWN"), details)
     return states
+
+
+def active_jobs(job_ids: Iterable[str]) -> set[str]:
+    """The jobs of ``job_ids`` (array jobs by their id) that have not finished."""
+    tasks = {job: job_states(job).values() for job in job_ids if job}
+    return {job for job, states in tasks.items() if any(s in ACTIVE for s, _ in states)}
 
 
 # --- Grading a class as a job array -----------------------------------------------------------
@@ -243,8 +234,8 @@ def grade_on_slurm(
     # Private to the grader (mode 700): the run holds a gradebook copy with the hidden tests.
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-")
     folder = Path(tempfile.mkdtemp(prefix=stamp, dir=course.root / config.workdir))
-    (folder / "results").mkdir()
-    (folder / "logs").mkdir()
+    for name in ("results", "logs"):
+        (folder / name).mkdir()
     shutil.copyfile(course.gradebook, folder / "gradebook.db")
     csv = Path(csv).resolve() if csv is not None else course.root / "grades.csv"
     run = SlurmRun(folder, plan, csv, config.handins_per_task, verbose=verbose)
@@ -265,15 +256,8 @@ def grade_on_slurm(
         [*python, "collect", str(folder)],
     )
     write_json(folder / "run.json", run)
-    log.info(
-        "Slurm: array job %s (%d tasks, --time=%s --mem=%s), collecting job %s; run folder %s",
-        run.array_id or "-",
-        run.tasks,
-        run.time,
-        run.mem,
-        run.collect_id,
-        folder,
-    )
+    array = f"{run.array_id or '-'} ({run.tasks} tasks, --time={run.time} --mem={run.mem})"
+    log.info("Slurm: array job %s, collecting job %s; run folder %s", array, run.collect_id, folder)
     if not wait_for_end:
         return run
     with tqdm(total=len(run.to_run), desc="grading on Slurm", disable=not progress) as bar:
@@ -300,20 +284,14 @@ def run_task(folder: Path, task: int) -> int:
     # Without task affinity, torch would start a thread per core of the node in every task.
     os.environ.setdefault("OMP_NUM_THREADS", os.environ.get("SLURM_CPUS_PER_TASK", "1"))
     where = f"Slurm task {os.environ.get('SLURM_JOB_ID', '?')} on {socket.gethostname()}"
-    with grading_folder() as base:  # Slurm's SIGTERM (time limit, scancel) ends the workers too
+    # Slurm's SIGTERM (time limit, scancel) ends the workers too.
+    with grading_folder(folder / "gradebook.db") as base:
         for index in run.batch(task):
             if run.result_file(index).is_file():  # graded before Slurm requeued the task
                 continue
-            submission = run.plan.submissions[index]
+            submission, threads = run.plan.submissions[index], threads_per_handin(1)
             try:
-                outcome = grade_submission(
-                    course,
-                    submission,
-                    base,
-                    folder / "gradebook.db",
-                    run.verbose,
-                    threads_per_handin(1),
-                )
+                outcome = grade_submission(course, submission, base, run.verbose, threads)
             except Exception as error:  # noqa: BLE001 -- recorded as a 0 with its reason
                 outcome = failed(submission, f"in {where}", repr(error))
             write_json(run.result_file(index), outcome)
@@ -322,7 +300,7 @@ def run_task(folder: Path, task: int) -> int:
     return 0
 
 
-def _outcome(run: SlurmRun, index: int, states: dict[int, tuple[str, str]]) -> Outcome:
+def _outcome(run: SlurmRun, index: int, states: dict[str, tuple[str, str]]) -> Outcome:
     """The outcome of the run's hand-in ``index``: what its task wrote, else 0 with what Slurm
     says about the task."""
     submission = run.plan.submissions[index]
@@ -331,7 +309,7 @@ def _outcome(run: SlurmRun, index: int, states: dict[int, tuple[str, str]]) -> O
     if run.result_file(index).is_file():
         return read_json(run.result_file(index), Outcome)
     task = run.to_run.index(index) // run.handins_per_task
-    state, details = states.get(task, ("", "Slurm no longer knows how it ended"))
+    state, details = states.get(str(task), ("", "Slurm no longer knows how it ended"))
     why = STATE_REASONS.get(state, f"the Slurm task ended {state or 'without a result'}")
     why = why.format(time=run.time, mem=run.mem)
     reason = f"{why} ({run.array_id}_{task}, {details}); see logs/task-{run.array_id}_{task}.out"
@@ -346,7 +324,7 @@ def collect(course: Course, folder: Path) -> AutogradeResult:
         done = folder / "collected.json"
         if not done.is_file():
             run = read_json(folder / "run.json", SlurmRun)
-            states = task_states(run.array_id) if run.array_id else {}
+            states = job_states(run.array_id) if run.array_id else {}
             outcomes = (_outcome(run, i, states) for i in range(len(run.plan.submissions)))
             result = record_class(course, run.plan, outcomes)
             hand_back(course, result, run.csv)
