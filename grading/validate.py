@@ -108,19 +108,44 @@ def _cell_for(source: str, nb: NotebookNode, taken: set[str]) -> NotebookNode | 
     return next((cell for cell in free if cell.source.strip() == source), None)
 
 
-def validate(path: Path) -> list[str]:
+class _KeepingValidator(Validator):
+    """nbgrader's validator, keeping the notebook it ran (to find where the run first raised)."""
+
+    executed: NotebookNode | None = None
+
+    def _preprocess(self, nb: NotebookNode) -> NotebookNode:
+        self.executed = super()._preprocess(nb)
+        return self.executed
+
+
+def _first_error(executed: NotebookNode | None, nb: NotebookNode) -> tuple[str | None, str]:
+    """The grade id of the run's first cell that raised, and where and why, in words."""
+    tasks = _tasks(nb)
+    same = executed is not None and len(executed.cells) == len(tasks)  # the cells, in order
+    for index, cell in enumerate(executed.cells if same else []):
+        errors = [out for out in cell.get("outputs", []) if out.output_type == "error"]
+        if errors:
+            name = f"cell `{grade_id(cell)}`" if grade_id(cell) else "a cell of your own"
+            where = f"{tasks[index]}, {name} (cell {index + 1} of {len(tasks)})"
+            return grade_id(cell), f"{where}: {_reason(chr(10).join(errors[0].traceback))}"
+    return None, ""
+
+
+def validate(path: Path) -> tuple[list[str], str | None]:
     """Run the notebook at ``path`` top to bottom like the grader, with nbgrader's validator:
     every cell runs even after an error; a test fails if it raises, an answer while it holds the
     placeholder, a read-only cell if it was edited. What stops it from passing, in words (none:
-    it passes); bad input: a :class:`GradingError` naming it."""
+    it passes), and where the run first raised if that cell is not among them (often the cause
+    of the failing tests below it); bad input: a :class:`GradingError` naming it."""
     path = Path(path)
     nb = read_exercise(path)
-    cfg = Course(REPO).config()  # the course's settings, e.g. the cell timeout
-    # The grader runs every hand-in in the source's kernel (nbgrader's OverwriteKernelspec).
-    cfg.Execute.kernel_name = KERNEL
+    # The course's settings (e.g. the cell timeout), in the kernel the grader runs every hand-in
+    # in: the source's (nbgrader's OverwriteKernelspec).
+    cfg = Course(REPO).config(**{"Execute.kernel_name": KERNEL})
+    validator = _KeepingValidator(config=cfg)
     try:
         with course_kernel():
-            results = Validator(config=cfg).validate(str(path.resolve()))
+            results = validator.validate(str(path.resolve()))
     except (SchemaTooOldError, SchemaTooNewError) as error:
         raise GradingError(f"{path}: its nbgrader metadata cannot be read: {error}") from error
     except NoSuchKernel as error:
@@ -129,7 +154,7 @@ def validate(path: Path) -> list[str]:
         ) from error
     except DeadKernelError as error:
         # Out of memory, a crash in native code, exit(): the grader scores such a run 0.
-        return [f"the kernel stopped while running the notebook: {error}"]
+        return [f"the kernel stopped while running the notebook: {error}"], None
     tasks = {grade_id(cell): task for cell, task in zip(nb.cells, _tasks(nb), strict=True)}
     taken: set[str] = set()
     problems = []
@@ -138,18 +163,18 @@ def validate(path: Path) -> list[str]:
             cell = _cell_for(item["source"], nb, taken)
             cell_id = (cell is not None and grade_id(cell)) or "?"
             taken.add(cell_id)
-            task = tasks.get(cell_id, "unknown task")
             if key == "type_changed":
-                changed = f"changed from a {item['new_type']} cell to a {item['old_type']} cell"
-                problems.append(f"{task}: {changed} in the read-only cell `{cell_id}`")
+                what = f"changed from a {item['new_type']} cell to a {item['old_type']} cell in "
+                what += f"the read-only cell `{cell_id}`"
             elif key == "changed":
-                problems.append(f"{task}: you changed the read-only cell `{cell_id}`")
+                what = f"you changed the read-only cell `{cell_id}`"
             elif cell is not None and is_solution(cell):
-                reason = _reason(item["raw_error"])
-                problems.append(f"{task}: answer `{cell_id}` is not given yet ({reason})")
+                what = f"answer `{cell_id}` is not given yet ({_reason(item['raw_error'])})"
             else:
-                problems.append(f"{task}: test `{cell_id}` fails: {_reason(item['raw_error'])}")
-    return problems
+                what = f"test `{cell_id}` fails: {_reason(item['raw_error'])}"
+            problems.append(f"{tasks.get(cell_id, 'unknown task')}: {what}")
+    first_id, first = _first_error(validator.executed, nb)
+    return problems, first if problems and first and first_id not in taken else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         nb = read_exercise(path)
         print(f"validating {path}: running every cell in a fresh {KERNEL} kernel...", flush=True)
-        problems = validate(path)
+        problems, first_error = validate(path)
     except GradingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -180,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         "change to them):"
     )
     print("".join(f"  - {problem}\n" for problem in problems), end="")
+    if first_error:
+        print(f"The run's first error (often the cause of the failing checks): {first_error}")
     return 1
 
 

@@ -496,6 +496,24 @@ def test_validate_solution_passes(me: Account, base: Path):
     assert f"PASSED: {solved}" in done.stdout, done.stdout
 
 
+@pytest.mark.lab
+def test_validate_names_the_runs_first_error(me: Account, base: Path):
+    """A cell of the student's own that raises above the failing checks (the cause of their
+    failure, but no check itself) is named, with its error."""
+    path = solved_copy(EXERCISES[0], base / f"first-error-{EXERCISES[0].name}")
+    nb = nbformat.read(path, as_version=4)
+    answer = next(c for c in nb.cells if _info(c).get("solution") and c.cell_type == "code")
+    answer.source = "raise NotImplementedError()"
+    nb.cells.insert(0, nbformat.v4.new_code_cell('raise RuntimeError("my own cell fails")'))
+    nbformat.write(nb, path)
+    done = make_validate(me, path)
+    assert done.returncode != 0 and "NOT READY" in done.stdout, done.stdout
+    first = re.search(r"The run's first error \(.*\): (before the first task, .*)", done.stdout)
+    assert first, f"no first error named:\n{done.stdout}"
+    assert "a cell of your own (cell 1 of" in first[1], done.stdout
+    assert "RuntimeError: my own cell fails" in first[1], done.stdout
+
+
 # --- Bad input (no kernel: in make check) ------------------------------------------------------
 
 
