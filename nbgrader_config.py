@@ -84,6 +84,9 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+# Times LimitedExecute starts a hand-in's kernel again when it dies before the hand-in's first
+# cell (e.g. when another kernel, starting at the same moment, took its port).
+c.LimitedExecute.execute_retries = 2
 
 # The steps that turn an executed hand-in into its HTML feedback: nbgrader's default list, with
 # ClearHiddenTests replaced by grading.preprocessors.HideHiddenTests, which also withholds every

@@ -130,11 +130,26 @@ class LimitedExecute(Execute):
             time.sleep(0.1)
         return "the kernel died"
 
+    def _execute(self, nb, resources, km):
+        """nbgrader's run, with a kernel that dies before the hand-in's first cell started
+        again, ``execute_retries`` times (nbgrader 0.9.6 defines that option but never reads
+        it): no code of the hand-in has run yet, and two kernels starting at once can pick the
+        same free port."""
+        for retries_left in range(self.execute_retries, -1, -1):
+            try:
+                return super().preprocess(nb, resources, km)
+            except RuntimeError as error:
+                if self._index >= 0 or not retries_left or "died" not in str(error):
+                    raise
+                self.log.warning("The kernel died while starting (%s); starting another", error)
+                if self.status_file:  # that kernel's end, not the next one's
+                    Path(self.status_file).unlink(missing_ok=True)
+
     def preprocess(self, nb, resources=None, km=None):
         self._deadline = time.monotonic() + self.notebook_timeout
         self._index, self._notebook_bound, reason = -1, False, None
         try:
-            nb, resources = super().preprocess(nb, resources, km)
+            nb, resources = self._execute(nb, resources, km)
         except LimitHit as hit:
             reason = str(hit)
         except CellTimeoutError:  # the kernel did not even answer the interrupt

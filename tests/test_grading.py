@@ -74,7 +74,7 @@ from grading import (
 from grading.__main__ import LIMIT_OPTIONS, documented, main
 from grading.autograde import cell_limits
 from grading.course import write_json
-from grading.preprocessors import LIMIT_ERROR, NOT_RUN_ERROR
+from grading.preprocessors import LIMIT_ERROR, NOT_RUN_ERROR, LimitedExecute
 from grading.release import TIMING_FILE, prepare_course_models, slowest_cell, time_solution
 from grading.sandbox import KernelSpec, describe_end, give_to, launch, sandbox_user
 from grading.worker import _reachable
@@ -1010,6 +1010,28 @@ def test_cpu_time_limit_kills_the_kernel(tmp_path: Path):
     assert status == 128 + signal.SIGXCPU
     assert ended["signal"] == signal.SIGXCPU
     assert describe_end(ended, 1) == "it hit the CPU-time limit (1 s)"
+
+
+def test_a_kernel_that_dies_while_starting_is_started_again(tmp_path: Path, monkeypatch):
+    """A hand-in's kernel that dies before its first cell (no code of the hand-in ran; two
+    kernels starting at once can pick the same port) is started again, as the course configures
+    (c.LimitedExecute.execute_retries), instead of failing the hand-in."""
+    died = tmp_path / "died-once"
+    start = (
+        f"import pathlib, sys; died = pathlib.Path({str(died)!r}); "
+        "died.exists() or (died.touch(), sys.exit(1)); "
+        "from ipykernel.kernelapp import launch_new_instance; launch_new_instance()"
+    )
+    spec = tmp_path / "kernels" / "dies-once"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-c", start, "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "dies once"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    config = Course(REPO).config(**{"LimitedExecute.kernel_name": "dies-once"})
+    executed, _ = LimitedExecute(config=config).preprocess(nb, {})
+    assert died.is_file(), "the first kernel did not start at all"
+    assert [out.get("text") for out in executed.cells[0].outputs] == ["42\n"]
 
 
 @pytest.mark.skipif(not ROOT, reason="sandbox users need root; CI runs as root")
