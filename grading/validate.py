@@ -118,17 +118,19 @@ class _KeepingValidator(Validator):
         return self.executed
 
 
-def _first_error(executed: NotebookNode | None, nb: NotebookNode) -> tuple[str | None, str]:
-    """The grade id of the run's first cell that raised, and where and why, in words."""
-    tasks = _tasks(nb)
+def _first_error(executed: NotebookNode | None, tasks: list[str], listed: set[str]) -> str | None:
+    """Where and why the run first raised, in words; ``None`` if no cell raised, or if that cell
+    is one of the checks ``listed`` already."""
     same = executed is not None and len(executed.cells) == len(tasks)  # the cells, in order
     for index, cell in enumerate(executed.cells if same else []):
         errors = [out for out in cell.get("outputs", []) if out.output_type == "error"]
+        if errors and grade_id(cell) in listed:
+            return None
         if errors:
             name = f"cell `{grade_id(cell)}`" if grade_id(cell) else "a cell of your own"
             where = f"{tasks[index]}, {name} (cell {index + 1} of {len(tasks)})"
-            return grade_id(cell), f"{where}: {_reason(chr(10).join(errors[0].traceback))}"
-    return None, ""
+            return f"{where}: {_reason(chr(10).join(errors[0].traceback))}"
+    return None
 
 
 def validate(path: Path) -> tuple[list[str], str | None]:
@@ -155,7 +157,8 @@ def validate(path: Path) -> tuple[list[str], str | None]:
     except DeadKernelError as error:
         # Out of memory, a crash in native code, exit(): the grader scores such a run 0.
         return [f"the kernel stopped while running the notebook: {error}"], None
-    tasks = {grade_id(cell): task for cell, task in zip(nb.cells, _tasks(nb), strict=True)}
+    headings = _tasks(nb)
+    tasks = {grade_id(cell): task for cell, task in zip(nb.cells, headings, strict=True)}
     taken: set[str] = set()
     problems = []
     for key in ("type_changed", "changed", "failed"):
@@ -173,8 +176,7 @@ def validate(path: Path) -> tuple[list[str], str | None]:
             else:
                 what = f"test `{cell_id}` fails: {_reason(item['raw_error'])}"
             problems.append(f"{tasks.get(cell_id, 'unknown task')}: {what}")
-    first_id, first = _first_error(validator.executed, nb)
-    return problems, first if problems and first and first_id not in taken else None
+    return problems, _first_error(validator.executed, headings, taken) if problems else None
 
 
 def main(argv: list[str] | None = None) -> int:
