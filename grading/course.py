@@ -121,11 +121,7 @@ class Course:
         """Run ``NbGraderAPI.<step>(*args)`` on this course, configured with ``overrides``;
         its failure becomes a :class:`GradingError` naming ``what``, quoting nbgrader's errors.
         """
-        if shutil.which("alembic") is None:
-            # nbgrader runs `alembic` to stamp a new gradebook: the environment's scripts must
-            # be on PATH even where its interpreter is called directly, not activated.
-            scripts = sysconfig.get_path("scripts")
-            os.environ["PATH"] = os.pathsep.join([scripts, os.environ.get("PATH", "")])
+        scripts_on_path()
         cfg = self.config(**overrides)
         api = NbGraderAPI(coursedir=self.coursedir(cfg), config=cfg, log=LOG)
         result = getattr(api, step)(*args)
@@ -134,6 +130,15 @@ class Course:
             starts = [log.find(level) for level in ("[ERROR]", "[CRITICAL]") if level in log]
             details = log[min(starts) :] if starts else result["error"].strip().splitlines()[-1]
             raise GradingError(f"{what} failed:\n{details.strip()}")
+
+
+def scripts_on_path() -> None:
+    """Put this environment's scripts on ``PATH`` where ``alembic`` is missing: nbgrader runs
+    `alembic` to stamp a new gradebook, which fails where the interpreter is called directly
+    (``.venv/bin/python``) and the environment is not activated."""
+    if shutil.which("alembic") is None:
+        scripts = sysconfig.get_path("scripts")
+        os.environ["PATH"] = os.pathsep.join([scripts, os.environ.get("PATH", "")])
 
 
 @dataclass(frozen=True)

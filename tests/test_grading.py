@@ -75,7 +75,13 @@ from grading.__main__ import LIMIT_OPTIONS, documented, main
 from grading.autograde import cell_limits
 from grading.course import write_json
 from grading.preprocessors import LIMIT_ERROR, NOT_RUN_ERROR, LimitedExecute
-from grading.release import TIMING_FILE, prepare_course_models, slowest_cell, time_solution
+from grading.release import (
+    TIMING_FILE,
+    prepare_course_models,
+    set_due_date,
+    slowest_cell,
+    time_solution,
+)
 from grading.sandbox import KernelSpec, describe_end, give_to, launch, sandbox_user
 from grading.worker import _reachable
 
@@ -567,8 +573,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
         write_hand_in(course, student, "zz_files", "files.ipynb", released)
         for name, text in extra.items():
             (course.submitted_dir / student / "zz_files" / name).write_text(text)
-    with Gradebook(f"sqlite:///{course.gradebook}") as gradebook:  # nbgrader db assignment add
-        gradebook.update_or_create_assignment("zz_files", duedate=parse_utc(DUE))
+    set_due_date(course, "zz_files", DUE)  # make due, before the gradebook exists
     sources: dict[str, dict[str, NotebookNode]] = {
         name: {p.name: nbformat.read(p, as_version=4) for p in course.source_notebooks(name)}
         for name in ("zz_nbgrader", "zz_files")
@@ -1167,6 +1172,21 @@ def test_hand_in_for_unknown_assignment(course: Course):
 def test_cli_reports_bad_input(course: Course, capsys: pytest.CaptureFixture):
     assert main(["--root", str(course.root), "grade"]) == 2
     assert str(course.submitted_dir) in capsys.readouterr().err
+
+
+def test_due_dates_name_bad_input_and_create_the_gradebook(course: Course, capsys):
+    """``make due`` on a course without a gradebook (nbgrader's own command needs `alembic` on
+    PATH there); an unknown assignment or a date that is no date is named."""
+    root = ["--root", str(course.root), "due"]
+    assert main([*root, "no_such_assignment", "2025-01-31 23:59 Europe/Berlin"]) == 2
+    assert "'no_such_assignment' has no source notebook" in capsys.readouterr().err
+    assert main([*root, ASSIGNMENTS[0], "the end of term"]) == 2
+    assert "'the end of term' is not a date and time" in capsys.readouterr().err
+    assert not course.gradebook.exists()
+    assert main([*root, ASSIGNMENTS[0], "2025-01-31 23:59 Europe/Berlin"]) == 0
+    assert "is due 2025-01-31 22:59 UTC" in capsys.readouterr().out
+    with Gradebook(f"sqlite:///{course.gradebook}") as gradebook:
+        assert str(gradebook.find_assignment(ASSIGNMENTS[0]).duedate) == "2025-01-31 22:59:00"
 
 
 def test_report_without_gradebook(course: Course):
