@@ -80,11 +80,15 @@ def data_dir() -> Path:
     return path
 
 
-def _resources() -> list[tuple[str, str]]:
-    # torchvision's own list of (file name, md5), so the checksums have one source of truth.
-    from torchvision.datasets import MNIST
-
-    return [(Path(url).name, md5) for url, md5 in MNIST.resources]
+#: The four canonical MNIST files and their md5, as torchvision's MNIST dataset lists them
+#: (tests/test_data.py checks that the two agree). Written here, since importing torchvision
+#: takes seconds that every kernel loading MNIST would pay.
+MNIST_FILES = (
+    ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+    ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+    ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+    ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+)
 
 
 def file_digest(path: Path, algorithm: str) -> str:
@@ -96,7 +100,7 @@ def file_digest(path: Path, algorithm: str) -> str:
 def verify_raw(raw: Path) -> bool:
     """Check the four IDX files in ``raw``: ``False`` if none are there, ``True`` if all are
     there and intact; any partial or corrupt set raises :class:`MnistFileError`."""
-    resources = _resources()
+    resources = MNIST_FILES
     present = [name for name, _ in resources if (raw / name).is_file()]
     if not present:
         return False
