@@ -85,7 +85,8 @@ def _tasks(nb: NotebookNode) -> list[str]:
 
 
 def _reason(raw_error: str) -> str:
-    """A traceback in one line: the exception and, for an ``assert``, the line that failed."""
+    """A traceback in one line: the exception and, for an ``assert``, its message (what it
+    checked and what the answer gave) or else the line that failed."""
     lines = [line.rstrip() for line in strip_ansi(raw_error).splitlines() if line.strip()]
     if not lines:
         return "no output"
@@ -94,6 +95,8 @@ def _reason(raw_error: str) -> str:
         return "the cell still holds the exercise's placeholder"
     if last == "NotImplementedError":
         return "NotImplementedError: `raise NotImplementedError()` is still there"
+    if last.startswith("AssertionError: "):
+        return last.removeprefix("AssertionError: ")
     failing = [line for line in lines if line.lstrip().startswith("---->")]
     if failing and last.split(":")[0] == "AssertionError":
         code = re.sub(r"^\s*---->\s*\d+\s*", "", failing[-1])
