@@ -821,13 +821,16 @@ def _lines(cells) -> set[str]:
 
 def hidden_lines(course: Course, assignment: str) -> set[str]:
     """The lines of the source's test cells that nbgrader's release cut out of the exercise,
-    less those a hand-in may show of its own (the solutions' code)."""
+    less those a hand-in may show of its own (the solutions' code) and those that the exercise
+    shows within a line of its own (``assert torch.allclose(``, the start of a long assert)."""
     released = course.release_dir / assignment
     public = _lines(c for p in released.glob("*.ipynb") for c in nbformat.read(p, 4).cells)
     cells = [c for p in course.source_notebooks(assignment) for c in nbformat.read(p, 4).cells]
-    hidden = _lines(filter(is_test, cells)) - public - _lines(filter(is_solution, cells))
+    hidden = _lines(filter(is_test, cells)) - _lines(filter(is_solution, cells))
+    shown = "\n".join(public)
     # The markers, and lines of punctuation alone (a closing bracket), tell nothing.
     hidden = {line for line in hidden if "HIDDEN TESTS" not in line and re.search(r"\w", line)}
+    hidden = {line for line in hidden if line not in shown}
     assert hidden, f"{assignment} has no hidden test"
     return hidden
 
