@@ -3,7 +3,8 @@
 ``python -m grading.validate exercises/<assignment>/<notebook>.ipynb`` (``make validate
 NB=...``) runs the notebook from the top in the course's kernel with nbgrader's own validator,
 the one behind the *Validate* button in JupyterLab, and says in plain words which task still
-fails, or that it passes. It cannot run the hidden tests: students do not have them.
+fails (with its test's message: what it checked and what the answer gave), or that it passes.
+It cannot run the hidden tests: students do not have them.
 
 Like the grader (which overwrites each hand-in's kernel with the source's), it always runs the
 notebook in the ``python3`` kernel, and it makes sure that kernel is this environment's (see
