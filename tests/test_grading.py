@@ -74,7 +74,13 @@ from grading import (
 from grading.__main__ import LIMIT_OPTIONS, documented, main
 from grading.autograde import cell_limits
 from grading.course import write_json
-from grading.preprocessors import LIMIT_ERROR, NOT_RUN_ERROR, LimitedExecute
+from grading.preprocessors import (
+    HIDDEN_FAILED,
+    LIMIT_ERROR,
+    NOT_RUN_ERROR,
+    HideHiddenTests,
+    LimitedExecute,
+)
 from grading.release import (
     TIMING_FILE,
     prepare_course_models,
@@ -813,22 +819,58 @@ def _lines(cells) -> set[str]:
     return {line.strip() for cell in cells for line in cell.source.split("\n") if line.strip()}
 
 
-def _hidden_lines(graded: Graded, assignment: str) -> set[str]:
+def hidden_lines(course: Course, assignment: str) -> set[str]:
     """The lines of the source's test cells that nbgrader's release cut out of the exercise,
-    less those a hand-in may show of its own (the solutions' code)."""
-    released = graded.course.release_dir / assignment
+    less those a hand-in may show of its own (the solutions' code) and those that the exercise
+    shows within a line of its own (``assert torch.allclose(``, the start of a long assert)."""
+    released = course.release_dir / assignment
     public = _lines(c for p in released.glob("*.ipynb") for c in nbformat.read(p, 4).cells)
-    cells = [cell for nb in graded.sources[assignment].values() for cell in nb.cells]
-    hidden = _lines(filter(is_test, cells)) - public - _lines(filter(is_solution, cells))
+    cells = [c for p in course.source_notebooks(assignment) for c in nbformat.read(p, 4).cells]
+    hidden = _lines(filter(is_test, cells)) - _lines(filter(is_solution, cells))
+    shown = "\n".join(public)
     # The markers, and lines of punctuation alone (a closing bracket), tell nothing.
     hidden = {line for line in hidden if "HIDDEN TESTS" not in line and re.search(r"\w", line)}
+    hidden = {line for line in hidden if line not in shown}
     assert hidden, f"{assignment} has no hidden test"
     return hidden
 
 
+#: A test cell with a hidden test whose assert has a message, as its hand-in's feedback gets it.
+HIDDEN_TEST = """\
+assert image.shape == (28, 28), "weight_image must return a 28x28 image"
+### BEGIN HIDDEN TESTS
+assert probe_image[0, 5].item() == 5, (
+    "weight_image must put pixel 28 r + c at [r, c]; "
+    f"{plot.difference(probe_image, torch.arange(784.0).reshape(28, 28))}"
+)
+### END HIDDEN TESTS"""
+
+
+@pytest.mark.parametrize(
+    ("evalue", "shown"),
+    [
+        ("weight_image must put pixel 28 r + c at [r, c]; 756 of 784 entries differ", None),
+        ("", HIDDEN_FAILED),
+        ("probe_image[0, 5].item() == 5, (", HIDDEN_FAILED),  # a hand-in quoting the code
+    ],
+)
+def test_a_failing_hidden_test_shows_its_message_and_never_its_code(evalue: str, shown: str):
+    cell = _nbgrader_cell(HIDDEN_TEST, "weights-tests")
+    code = HIDDEN_TEST.split("\n")[2]
+    traceback = [f"Cell In[5], line 3\n----> 3 {code}", f"AssertionError: {evalue}"]
+    cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue=evalue,
+                                           traceback=traceback)]  # fmt: skip
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    nb, _ = HideHiddenTests().preprocess(nb, {})
+    (output,) = nb.cells[0].outputs
+    assert output.evalue == (shown or evalue)
+    assert output.traceback == [f"AssertionError: {shown or evalue}"]
+    assert "BEGIN HIDDEN" not in nb.cells[0].source and "probe_image" not in nb.cells[0].source
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_feedback_never_shows_hidden_tests(graded: Graded, assignment: str):
-    secrets = _hidden_lines(graded, assignment)
+    secrets = hidden_lines(graded.course, assignment)
     students = [s for s, a in graded.rows if a == assignment]
     assert "solved" in students and "untouched" in students
     checked = 0
