@@ -129,10 +129,11 @@ check: lint
 	$(BIN)/pytest -m "not ($(EXPENSIVE))" --durations=15 tests
 
 # nbval re-executes every chapter and solution notebook (exercises hold unsolved stubs;
-# tests/test_grading.py runs them through the autograder instead). tests/test_book.py
-# builds the book with warnings as errors.
+# tests/test_grading.py runs them through the autograder instead). The chapters go first:
+# their executed notebooks go into the book's execution cache (conftest.py), so that the book
+# that tests/ build afterwards (make book, with warnings as errors) executes none again.
 test: lint mathjax revealjs browser course-models
-	$(BIN)/pytest --nbval-lax --nbval-cell-timeout=600 --durations=40 tests chapters solutions
+	$(BIN)/pytest --nbval-lax --nbval-cell-timeout=600 --durations=40 chapters solutions tests
 
 # JupyterLab refuses to run as root (Docker, cloud notebooks) unless told it may. The server
 # runs from the repository root, where nbgrader's Validate button finds nbgrader_config.py;
