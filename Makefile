@@ -138,7 +138,7 @@ check: lint
 # and networks computed with the other's rounding (a fresh clone, as in CI, computes them all).
 test: lint mathjax revealjs browser setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m lib course-models
-	$(BIN)/pytest --nbval-lax --nbval-cell-timeout=600 --durations=40 chapters solutions tests
+	$(BIN)/pytest --nbval-lax --nbval-cell-timeout=600 --durations=25 chapters solutions tests
 
 # JupyterLab refuses to run as root (Docker, cloud notebooks) unless told it may. The server
 # runs from the repository root, where nbgrader's Validate button finds nbgrader_config.py;

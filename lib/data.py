@@ -200,6 +200,23 @@ def _embedded(train: bool) -> tuple[np.ndarray, np.ndarray]:
     return pixels[index].reshape(-1, 28, 28), labels[index]
 
 
+@functools.lru_cache(maxsize=4)
+def _decoded(source: MnistSource, train: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The split's pixels and labels as read-only arrays, decoded once per process: a chapter
+    or an exercise loads MNIST more than once (its own cell, the course CNN's cache key), and
+    the files were just verified unchanged."""
+    if source.tier == "embedded":
+        pixels, labels = _embedded(train)
+    else:
+        prefix = "train" if train else "t10k"
+        raw = Path(source.location)
+        pixels = _read_idx(raw / f"{prefix}-images-idx3-ubyte.gz")
+        labels = _read_idx(raw / f"{prefix}-labels-idx1-ubyte.gz")
+    for array in (pixels, labels):
+        array.setflags(write=False)
+    return pixels, labels
+
+
 def load_mnist(
     train: bool = True, download: bool | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -209,17 +226,11 @@ def load_mnist(
     naming the tier used; see the module docstring for the tiers.
     """
     source = resolve_mnist(download)
-    if source.tier == "embedded":
-        pixels, labels = _embedded(train)
-    else:
-        prefix = "train" if train else "t10k"
-        raw = Path(source.location)
-        pixels = _read_idx(raw / f"{prefix}-images-idx3-ubyte.gz")
-        labels = _read_idx(raw / f"{prefix}-labels-idx1-ubyte.gz")
+    pixels, labels = _decoded(source, train)
     images = torch.from_numpy(np.asarray(pixels, dtype=np.float32) / 255.0).unsqueeze(1)
     split = "train" if train else "test"
     print(f"MNIST {split}: {len(labels):,} images from {source.describe()}")
-    return images, torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    return images, torch.tensor(labels, dtype=torch.int64)  # a copy: the caller's to change
 
 
 def one_vs_rest(labels: torch.Tensor, digit: int) -> torch.Tensor:

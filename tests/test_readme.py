@@ -160,6 +160,7 @@ def test_make_setup_does_nothing_once_installed(fresh_course: Path) -> None:
     assert "pip install" not in done.stdout, done.stdout
 
 
+@pytest.mark.grading
 def test_make_exercises_keeps_the_committed_exercises(fresh_course: Path) -> None:
     """Released again from the committed solutions, the exercises are what is committed, and
     no solution is timed again (each one's timing matches its source)."""
@@ -182,6 +183,7 @@ def test_grade_help_lists_the_limits(fresh_course: Path) -> None:
     assert "--cell-timeout" in done.stdout and "--memory" in done.stdout
 
 
+@pytest.mark.grading
 def test_due_date_then_grade_makes_a_late_hand_in_late(fresh_course: Path) -> None:
     """The instructor's steps as the README gives them, in a course without a gradebook: a due
     date (`make due`), one hand-in handed in a day after it, `make grade`."""
@@ -200,10 +202,11 @@ def test_due_date_then_grade_makes_a_late_hand_in_late(fresh_course: Path) -> No
     with open(fresh_course / "grades.csv", encoding="utf-8") as sheet:
         (row,) = csv.DictReader(sheet)
     assert (row["student"], row["assignment"]) == ("ada", assignment)
-    assert float(row["score"]) == float(row["max_score"]) > 0, row
+    assert float(row["auto_score"]) == float(row["auto_max_score"]) > 0, row
     assert "handed in 86400 s after the due date" in row["reason"], row
 
 
+@pytest.mark.grading  # the grader's first step (grading.release.prepare_course_models)
 def test_course_models_come_from_the_course_cache(fresh_course: Path) -> None:
     """``python -m lib course-models`` in a fresh course: every course model is ready, loaded
     from the course cache that ``make test`` filled (the README's instructions say when it
