@@ -145,8 +145,10 @@ def fresh_course(tmp_path_factory: pytest.TempPathFactory) -> Path:
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, root / name)
     (root / ".venv").symlink_to(REPO / ".venv")
-    installed = (REPO / ".venv" / ".installed").stat().st_mtime
-    os.utime(root / "pyproject.toml", (installed, installed))
+    # A second older than the install: make must never install this copy into the shared
+    # environment (an editable install would point the environment's `lib` here).
+    installed = (REPO / ".venv" / ".installed").stat().st_mtime_ns - 1_000_000_000
+    os.utime(root / "pyproject.toml", ns=(installed, installed))
     return root
 
 
