@@ -1,22 +1,36 @@
-"""Attribution: which input pixels an output neuron owes its value to (chapters 4 and 5).
+"""Attribution: which input pixels an output neuron owes its value to (chapters 4 to 6), and
+whether a map can be trusted to say so (chapter 6).
 
 - The image-specific class saliency map (chapter 4) after Simonyan, Vedaldi and Zisserman
   (2013), "Deep inside convolutional networks: visualising image classification models and
-  saliency maps": the magnitude of the class score's gradient with respect to the image.
+  saliency maps": the magnitude of the class score's gradient with respect to the image; the
+  gradient itself and gradient x input (chapter 6).
 - Integrated gradients (chapter 5, eq. 5) after Sundararajan, Taly and Yan (2017), "Axiomatic
   attribution for deep networks", computed as an exact quadrature of the path integral,
-  vectorised over images and steps, on any device.
+  vectorised over images and steps, on any device; with black, blurred or uniform-noise
+  baselines, or an expectation over several (chapter 6) after Sturmfels, Lundberg and Lee
+  (2020), "Visualizing the impact of feature attribution baselines".
+- SmoothGrad and SmoothGrad-squared (chapter 6) after Smilkov et al. (2017), "SmoothGrad:
+  removing noise by adding noise", for any attribution function of this module.
+- The sanity checks of Adebayo et al. (2018), "Sanity checks for saliency maps" (chapter 6):
+  the cascading model-parameter randomisation test, compared by Spearman's rank correlation
+  and SSIM; and the deletion and insertion curves of Petsiuk, Das and Saenko (2018), "RISE:
+  randomized input sampling for explanation of black-box models", a measure of faithfulness.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
+import math
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -360,3 +374,430 @@ def _auto(path: _Path, method: str, tolerance: float, max_steps: int):
             stacklevel=3,
         )
     return difference * totals, change, used
+
+
+# --- Chapter 6: gradients, SmoothGrad, baselines ----------------------------------------------
+
+#: An attribution function of this module: ``(model, inputs, targets, **options)`` -> maps.
+Attribute = Callable[..., torch.Tensor]
+
+
+def _floats_on(model: nn.Module, inputs: torch.Tensor, who: str) -> torch.Tensor:
+    """``inputs`` detached, on the model's device; a clear error for what no map can explain."""
+    if not isinstance(inputs, torch.Tensor) or inputs.dim() < 1 or len(inputs) == 0:
+        raise ValueError(f"{who}: inputs must be a tensor [N, ...] with at least one example.")
+    if not inputs.is_floating_point():
+        raise ValueError(f"{who}: inputs have dtype {inputs.dtype}; convert them to floats.")
+    return inputs.detach().to(_model_device(model, inputs.device))
+
+
+def gradient(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: int | Sequence[int] | torch.Tensor | None,
+    batch_size: int | None = None,
+) -> torch.Tensor:
+    """The gradient ``dF(x)/dx`` of each input's target output (chapter 6), signed, one value
+    per input entry: the "gradient" map of Adebayo et al. (2018). Chapter 4's saliency map is
+    its magnitude, the largest over the colour channels (Simonyan et al., 2013).
+
+    ``inputs`` ``[N, ...]``; ``targets`` one output index per input, one for all, or ``None``
+    for a model with one output. At most ``batch_size`` inputs per forward-backward pass
+    (``None``: :func:`auto_batch_size`); runs on the model's device, returns on the inputs'.
+    """
+    x = _floats_on(model, inputs, "gradient")
+    chosen = _as_targets(targets, len(x), x.device)
+    size = batch_size or auto_batch_size(model, x[:1])
+    parts = []
+    for start in range(0, len(x), size):
+        part = x[start : start + size].requires_grad_(True)
+        picked = chosen[start : start + size] if chosen is not None else None
+        with torch.enable_grad():
+            # Inputs do not interact in eval mode: the gradient of the sum is each one's own.
+            (grad,) = torch.autograd.grad(_pick(model(part), picked).sum(), part)
+        parts.append(grad)
+    return torch.cat(parts).to(inputs.device)
+
+
+def gradient_times_input(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: int | Sequence[int] | torch.Tensor | None,
+    batch_size: int | None = None,
+) -> torch.Tensor:
+    """``x * dF(x)/dx`` (chapter 6): the gradient weighted by the input, as in Adebayo et al.
+    (2018). Integrated gradients with a black baseline and a single step (eq. 5, ``m = 1``)."""
+    return inputs * gradient(model, inputs, targets, batch_size)
+
+
+def smoothgrad(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: int | Sequence[int] | torch.Tensor | None,
+    attribute: Attribute = gradient,
+    samples: int = 50,
+    noise_level: float = 0.15,
+    squared: bool = False,
+    seed: int = 0,
+    noise: torch.Tensor | None = None,
+    batch_size: int | None = None,
+    **options,
+) -> torch.Tensor:
+    """SmoothGrad of Smilkov et al. (2017), chapter 6, eq. (6.1): the mean of ``attribute``'s
+    maps of ``samples`` noisy copies of each input,
+
+    ``M_hat(x) = 1/n sum_k M(x + g_k)``, ``g_k ~ N(0, sigma^2)``,
+
+    with ``sigma = noise_level * (max(x) - min(x))`` per input (the paper's noise level, 10 to
+    20%). ``squared=True`` gives SmoothGrad-squared, the mean of the squared maps.
+
+    - ``attribute``: any attribution function of this module (``gradient`` by default,
+      ``integrated_gradients``, ...); ``options`` go to it. Its result is averaged as it is,
+      so ``saliency_map`` averages magnitudes (Captum's ``NoiseTunnel(Saliency)`` with
+      ``abs=True``), ``gradient`` signed gradients.
+    - ``noise``: the ``g_k`` themselves, ``[N, samples, ...]``, instead of drawing them from a
+      CPU generator seeded with ``seed`` (the same noise on every device).
+    - At most ``batch_size`` noisy inputs per call of ``attribute`` (``None``:
+      :func:`auto_batch_size`); the maps are summed in float64 and come back on the inputs'
+      device, in their dtype.
+    """
+    x = _floats_on(model, inputs, "smoothgrad")
+    if noise is None:
+        if not isinstance(samples, int) or samples < 1 or noise_level < 0:
+            raise ValueError(f"samples={samples!r} must be >= 1, noise_level={noise_level} >= 0.")
+        spread = x.flatten(1).amax(1) - x.flatten(1).amin(1)
+        generator = torch.Generator().manual_seed(seed)
+        draws = torch.randn((len(x), samples, *x.shape[1:]), generator=generator, dtype=x.dtype)
+        noise = draws.to(x.device) * (noise_level * spread).view(-1, 1, *[1] * (x.dim() - 1))
+    elif noise.shape[0] != len(x) or noise.shape[2:] != x.shape[1:]:
+        raise ValueError(
+            f"noise has shape {tuple(noise.shape)}; give [N, samples, ...] = "
+            f"[{len(x)}, samples, {', '.join(map(str, x.shape[1:]))}]."
+        )
+    count = noise.shape[1]
+    chosen = _as_targets(targets, len(x), x.device)
+    noisy = (x[:, None] + noise.to(x.device, x.dtype)).flatten(0, 1)
+    owner = torch.arange(len(x), device=x.device).repeat_interleave(count)
+    size = batch_size or auto_batch_size(model, x[:1])
+    total = torch.zeros_like(x, dtype=_sum_dtype(x))
+    for start in range(0, len(noisy), size):
+        rows = owner[start : start + size]
+        picked = chosen[rows] if chosen is not None else None
+        maps = attribute(model, noisy[start : start + size], picked, **options).to(x.device)
+        maps = maps.to(total.dtype)
+        total.index_add_(0, rows, maps * maps if squared else maps)
+    return (total / count).to(x.dtype).to(inputs.device)
+
+
+def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Images ``[N, C, H, W]`` blurred by a Gaussian of ``sigma`` pixels (chapter 6): the
+    blurred baseline of Sturmfels, Lundberg and Lee (2020), and the substrate of the insertion
+    curve (Petsiuk et al., 2018). The kernel reaches 3 sigma; the edges are reflected."""
+    if images.dim() != 4 or sigma <= 0:
+        raise ValueError(f"gaussian_blur needs images [N, C, H, W] and sigma > 0, got {sigma}.")
+    radius = min(math.ceil(3 * sigma), min(images.shape[-2:]) - 1)
+    offsets = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
+    kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
+    kernel = (kernel / kernel.sum()).repeat(images.shape[1], 1, 1, 1)  # [C, 1, 1, k]
+    padded = F.pad(images, (radius, radius, radius, radius), mode="reflect")
+    across = F.conv2d(padded, kernel, groups=images.shape[1])
+    return F.conv2d(across, kernel.transpose(2, 3), groups=images.shape[1])
+
+
+def uniform_baselines(
+    inputs: torch.Tensor, count: int = 1, low: float = 0.0, high: float = 1.0, seed: int = 0
+) -> torch.Tensor:
+    """``count`` baselines per input, ``[count, N, ...]``, each entry uniform in ``[low,
+    high]`` (chapter 6): the uniform baseline of Sturmfels, Lundberg and Lee (2020), drawn
+    from a CPU generator seeded with ``seed``, on the inputs' device."""
+    generator = torch.Generator().manual_seed(seed)
+    draws = torch.rand((count, *inputs.shape), generator=generator, dtype=inputs.dtype)
+    return (low + (high - low) * draws).to(inputs.device)
+
+
+def expected_integrated_gradients(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: int | Sequence[int] | torch.Tensor | None,
+    baselines: torch.Tensor,
+    return_delta: bool = False,
+    **options,
+):
+    """Integrated gradients averaged over ``K`` baselines (chapter 6, eq. (6.2)),
+    ``1/K sum_k IG(x; x'_k)``, after Sturmfels, Lundberg and Lee (2020): no single baseline
+    decides which pixels count as "missing".
+
+    ``baselines``: ``[K, N, ...]`` (``K`` per input) or ``[K, ...]`` (the same ``K`` for all),
+    e.g. :func:`uniform_baselines`. All ``K * N`` paths go to :func:`integrated_gradients` as
+    one batch, with ``options`` (``steps``, ``method``, ``batch_size``). The attributions add
+    up to ``F(x)`` minus the mean of the ``F(x'_k)``: ``return_delta=True`` also returns each
+    input's error of that sum.
+    """
+    if baselines.dim() not in (inputs.dim(), inputs.dim() + 1):
+        raise ValueError(
+            f"baselines of shape {tuple(baselines.shape)} do not fit inputs "
+            f"{tuple(inputs.shape)}; give [K, N, ...] or [K, ...]."
+        )
+    if baselines.dim() == inputs.dim():
+        baselines = baselines[:, None]
+    k, n = len(baselines), len(inputs)
+    baselines = torch.broadcast_to(baselines, (k, *inputs.shape)).flatten(0, 1)
+    chosen = _as_targets(targets, n, inputs.device)
+    result = integrated_gradients(
+        model,
+        inputs.repeat(k, *[1] * (inputs.dim() - 1)),
+        chosen.repeat(k) if chosen is not None else None,
+        baselines,
+        return_delta=return_delta,
+        **options,
+    )
+    if return_delta:
+        attributions, delta = result
+        return attributions.view(k, *inputs.shape).mean(0), delta.view(k, n).mean(0)
+    return result.view(k, *inputs.shape).mean(0)
+
+
+# --- Chapter 6: do the maps depend on the network? Similarity of maps ---------------------------
+
+
+def per_pixel(maps: torch.Tensor) -> torch.Tensor:
+    """Maps ``[N, C, H, W]`` as one value per pixel, ``[N, H, W]``: the channels' sum, which
+    keeps a signed map's total (as :func:`lib.plot.show_attributions` draws it); maps of
+    another shape stay as they are."""
+    return maps.sum(1) if maps.dim() == 4 else maps
+
+
+def _ranks(values: torch.Tensor) -> torch.Tensor:
+    """Each row's ranks, 1 to M, tied entries sharing their mean rank (as scipy's rankdata)."""
+    ordered = values.sort(dim=1).values
+    low = torch.searchsorted(ordered, values, right=False)
+    high = torch.searchsorted(ordered, values, right=True)
+    return (low + high + 1).double() / 2
+
+
+def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Spearman's rank correlation of each pair of examples ``a[i]``, ``b[i]`` (``[N, ...]``,
+    all entries of an example compared), ``[N]`` in float64 (chapter 6, after Adebayo et al.,
+    2018): the Pearson correlation of their ranks, ties given their mean rank, as
+    ``scipy.stats.spearmanr``. An example whose entries are all equal has none (NaN)."""
+    if a.shape != b.shape or a.dim() < 2:
+        raise ValueError(
+            f"rank_correlation compares [N, ...] with [N, ...], got "
+            f"{tuple(a.shape)} and {tuple(b.shape)}."
+        )
+    ra = _ranks(a.detach().flatten(1).contiguous())
+    rb = _ranks(b.detach().to(a.device).flatten(1).contiguous())
+    ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
+    return (ra * rb).sum(1) / (ra.norm(dim=1) * rb.norm(dim=1))
+
+
+#: SSIM's window and constants, scikit-image's defaults (Wang et al., 2004).
+SSIM_WINDOW, SSIM_K1, SSIM_K2 = 7, 0.01, 0.03
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """The mean structural similarity (SSIM) of each pair of images ``[N, H, W]``, ``[N]`` in
+    float64 (chapter 6), computed as scikit-image's ``structural_similarity`` computes it: a
+    uniform window of 7x7 pixels, ``K1 = 0.01``, ``K2 = 0.03``, sample covariances, and the
+    mean over the windows that lie inside the image."""
+    if a.shape != b.shape or a.dim() != 3 or min(a.shape[1:]) < SSIM_WINDOW:
+        raise ValueError(
+            f"ssim compares images [N, H, W] of at least {SSIM_WINDOW} pixels a "
+            f"side, got {tuple(a.shape)} and {tuple(b.shape)}."
+        )
+    x = a.detach().double()[:, None]
+    y = b.detach().to(a.device).double()[:, None]
+
+    def mean(z: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(z, SSIM_WINDOW, stride=1)
+
+    unbiased = SSIM_WINDOW**2 / (SSIM_WINDOW**2 - 1)
+    mx, my = mean(x), mean(y)
+    vx, vy = unbiased * (mean(x * x) - mx * mx), unbiased * (mean(y * y) - my * my)
+    vxy = unbiased * (mean(x * y) - mx * my)
+    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+    index = (2 * mx * my + c1) * (2 * vxy + c2) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return index.flatten(1).mean(1)
+
+
+def _scaled(maps: torch.Tensor) -> torch.Tensor:
+    """``|maps|`` per pixel, each map divided by its largest value: in ``[0, 1]`` for SSIM."""
+    magnitude = per_pixel(maps).abs().double()
+    top = magnitude.flatten(1).amax(1).clamp_min(torch.finfo(torch.float64).tiny)
+    return magnitude / top.view(-1, *[1] * (magnitude.dim() - 1))
+
+
+#: The similarity measures of :meth:`Randomization.similarity`, as Adebayo et al. (2018) use
+#: them: Spearman's rank correlation of the maps' magnitudes and of the signed maps, and the
+#: SSIM of the magnitudes scaled to [0, 1]. All compare one value per pixel (:func:`per_pixel`).
+SIMILARITIES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "rank |map|": lambda a, b: rank_correlation(per_pixel(a).abs(), per_pixel(b).abs()),
+    "rank map": lambda a, b: rank_correlation(per_pixel(a), per_pixel(b)),
+    "ssim |map|": lambda a, b: ssim(_scaled(a), _scaled(b)),
+}
+
+
+# --- Chapter 6: the cascading model-parameter randomisation test ------------------------------
+
+
+def randomizable_layers(model: nn.Module) -> list[str]:
+    """The names of ``model``'s modules that can be drawn afresh (those with
+    ``reset_parameters``: convolutions, linear and normalisation layers), in the order the
+    model registers them, which for the course's networks and torchvision's is the order of
+    the forward pass (the order Quantus's ``MPRT`` reverses for its "top_down" cascade)."""
+    return [name for name, module in model.named_modules() if hasattr(module, "reset_parameters")]
+
+
+def reinitialize(module: nn.Module, seed: int) -> None:
+    """Draw ``module``'s parameters afresh, as PyTorch initialises a new layer (its
+    ``reset_parameters``), from torch's CPU generator seeded with ``seed``: the same weights
+    on any device, and torch's global random state as it was."""
+    fresh = copy.deepcopy(module).cpu()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        fresh.reset_parameters()
+    module.load_state_dict(fresh.state_dict())  # copied onto the module's own device
+
+
+def _stages(model: nn.Module, layers: Sequence[str] | None) -> list[tuple[str, list[str]]]:
+    """Each stage of the cascade: its name and the layers it draws afresh (every randomisable
+    layer at or below a named module)."""
+    every = randomizable_layers(model)
+    if layers is None:
+        return [(name, [name]) for name in reversed(every)]
+    stages = []
+    for stage in layers:
+        inside = [name for name in every if name == stage or name.startswith(f"{stage}.")]
+        if not inside:
+            raise ValueError(
+                f"layers: {stage!r} holds no randomisable layer of {type(model).__name__}; "
+                f"choose among {every[:6]}{' ...' if len(every) > 6 else ''} or their parents."
+            )
+        stages.append((stage, inside))
+    return stages
+
+
+@dataclass(frozen=True)
+class Randomization:
+    """The maps of the cascading randomisation test (chapter 6, Adebayo et al., 2018):
+    ``maps[0]`` of the trained network, ``maps[s]`` after the layers of ``stages[1..s]`` were
+    drawn afresh, ``[S + 1, N, ...]``; ``stages[0]`` is ``"trained"``."""
+
+    stages: list[str]
+    maps: torch.Tensor
+
+    def similarity(self, measure: str = "rank |map|") -> torch.Tensor:
+        """Each stage's maps against the trained network's, ``[S + 1, N]`` (the first row
+        compares the trained maps with themselves): one of :data:`SIMILARITIES`."""
+        if measure not in SIMILARITIES:
+            raise ValueError(f"measure={measure!r}; choose one of {list(SIMILARITIES)}.")
+        trained = self.maps[0]
+        return torch.stack([SIMILARITIES[measure](trained, maps) for maps in self.maps])
+
+
+def cascading_randomization(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: int | Sequence[int] | torch.Tensor | None,
+    attribute: Attribute = gradient,
+    layers: Sequence[str] | None = None,
+    seed: int = 0,
+    reinitialize_layer: Callable[[nn.Module, int], None] = reinitialize,
+    **options,
+) -> Randomization:
+    """The cascading model-parameter randomisation test of Adebayo et al. (2018), section
+    3.1 (chapter 6): draw the layers afresh from the top (the output) down, one stage after
+    another and keeping the earlier stages random, and compute ``attribute``'s maps for the
+    same ``inputs`` and ``targets`` after each stage. A map that explains the network must
+    change as its weights are lost; one that hardly changes shows the input, not the network.
+
+    - ``layers``: the stages, top first: names of modules, each drawing afresh every layer at
+      or below it (e.g. ``["fc", "conv2", "conv1"]`` for the course's CNN, or the blocks
+      ``"classifier"``, ``"features.18"``, ... of MobileNetV2); default: every layer of
+      :func:`randomizable_layers`, from the last to the first, as Quantus's ``MPRT``.
+    - Layer ``i`` of :func:`randomizable_layers` is drawn by ``reinitialize_layer(module,
+      seed + i)``, so the random weights do not depend on how the stages group the layers.
+    - ``options`` go to ``attribute`` (e.g. ``samples=`` for :func:`smoothgrad`). ``model``
+      itself is left as it was: the test randomises a copy.
+    """
+    order = _stages(model, layers)
+    index = {name: i for i, name in enumerate(randomizable_layers(model))}
+    randomized = copy.deepcopy(model)
+    modules = dict(randomized.named_modules())
+    maps = [attribute(model, inputs, targets, **options)]
+    for _, names in order:
+        for name in names:
+            reinitialize_layer(modules[name], seed + index[name])
+        maps.append(attribute(randomized, inputs, targets, **options))
+    return Randomization(["trained", *(stage for stage, _ in order)], torch.stack(maps))
+
+
+# --- Chapter 6: faithfulness, the deletion and insertion curves ---------------------------------
+
+
+def perturbation_curve(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: int | Sequence[int] | torch.Tensor,
+    maps: torch.Tensor,
+    mode: str = "deletion",
+    steps: int = 16,
+    substrate: torch.Tensor | None = None,
+    batch_size: int | None = None,
+) -> torch.Tensor:
+    """The deletion or insertion curve of Petsiuk, Das and Saenko (2018), chapter 6: the
+    softmax probability of each input's target class as its pixels are changed, most
+    important first by the map, ``[N, steps + 1]``.
+
+    - ``"deletion"``: pixels go from the image to ``substrate`` (black, zeros, by default); a
+      faithful map makes the probability fall fast (a small area under the curve).
+    - ``"insertion"``: pixels go from ``substrate`` (the image blurred by a Gaussian of 5
+      pixels, :func:`gaussian_blur`, by default) to the image; a faithful map makes it rise
+      fast (a large area).
+
+    ``inputs`` ``[N, C, H, W]``; ``maps`` ``[N, C, H, W]`` or ``[N, H, W]``, ranked by their
+    value per pixel (:func:`per_pixel`; ties in the pixels' order). Step ``k`` changes
+    ``round(k H W / steps)`` pixels, all colour channels of a pixel at once. At most
+    ``batch_size`` images per forward pass (``None``: :func:`auto_batch_size`).
+    """
+    if mode not in ("deletion", "insertion"):
+        raise ValueError(f"mode={mode!r}; choose 'deletion' or 'insertion'.")
+    x = _floats_on(model, inputs, "perturbation_curve")
+    if x.dim() != 4 or per_pixel(maps).shape != (len(x), *x.shape[2:]):
+        raise ValueError(
+            f"perturbation_curve needs images [N, C, H, W] and a map per image, "
+            f"got {tuple(x.shape)} and {tuple(maps.shape)}."
+        )
+    if substrate is None:
+        substrate = torch.zeros_like(x) if mode == "deletion" else gaussian_blur(x, 5.0)
+    substrate = torch.broadcast_to(substrate.to(x), x.shape)
+    scores = per_pixel(maps).detach().to(x.device).flatten(1)
+    order = scores.argsort(dim=1, descending=True, stable=True)
+    places = torch.arange(order.shape[1], device=x.device).expand_as(order)
+    rank = torch.empty_like(order).scatter_(1, order, places)  # 0 for the most important pixel
+    counts = torch.tensor([round(k * rank.shape[1] / steps) for k in range(steps + 1)])
+    changed = rank[None] < counts.to(x.device).view(-1, 1, 1)  # [steps + 1, N, H W]
+    changed = changed.view(steps + 1, len(x), 1, *x.shape[2:])
+    start, end = (x, substrate) if mode == "deletion" else (substrate, x)
+    images = torch.where(changed, end, start).flatten(0, 1)
+    chosen = _as_targets(targets, len(x), x.device)
+    if chosen is None:
+        raise ValueError("perturbation_curve needs targets: one class per image, or one for all.")
+    with torch.no_grad():
+        probabilities = _softmax_of(model, images, chosen.repeat(steps + 1), batch_size)
+    return probabilities.view(steps + 1, len(x)).T.to(inputs.device)
+
+
+def _softmax_of(
+    model: nn.Module, images: torch.Tensor, targets: torch.Tensor, batch_size: int | None
+) -> torch.Tensor:
+    size = batch_size or auto_batch_size(model, images[:1])
+    parts = [model(chunk).softmax(dim=1) for chunk in images.split(size)]
+    return torch.cat(parts).gather(1, targets[:, None]).squeeze(1)
+
+
+def area_under_curve(curve: torch.Tensor) -> torch.Tensor:
+    """The area under each curve ``[N, steps + 1]`` of :func:`perturbation_curve`, over the
+    share of pixels changed from 0 to 1 (the trapezoid rule), ``[N]``."""
+    steps = curve.shape[1] - 1
+    return (curve[:, 1:] + curve[:, :-1]).sum(1) / (2 * steps)

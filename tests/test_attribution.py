@@ -9,7 +9,7 @@ import math
 
 import pytest
 import torch
-from captum.attr import IntegratedGradients, Saliency
+from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 from torch import nn
 
 from lib import attribution, models
@@ -635,3 +635,316 @@ def test_ig_sums_its_steps_without_losing_precision(method: str):
     )
     assert ours.dtype == torch.float32
     assert (ours.double() - exact).abs().max() <= 1e-6
+
+
+# --- Chapter 6: the gradient, SmoothGrad, baselines ----------------------------------------
+
+
+def test_gradient_of_a_linear_model_is_its_weight_image(device: torch.device) -> None:
+    model = _linear((3, 6, 5), 4, device)
+    inputs, targets = torch.rand(5, 3, 6, 5), torch.tensor([3, 0, 3, 1, 2])
+    grads = attribution.gradient(model, inputs, targets, batch_size=2)
+    expected = model.weight_images()[targets.to(device)].cpu()
+    assert grads.device == inputs.device and torch.allclose(grads, expected)
+    times = attribution.gradient_times_input(model, inputs, targets)
+    assert torch.allclose(times, inputs * expected)
+
+
+def test_gradient_is_the_saliency_maps_signed_self() -> None:
+    model, images = _conv_net(3).eval(), torch.rand(4, 3, 16, 16)
+    grads = attribution.gradient(model, images, [0, 2, 1, 2])
+    assert torch.allclose(grads.abs().amax(1), saliency_map(model, images, [0, 2, 1, 2]))
+    assert (grads < 0).any() and (grads > 0).any()
+    with pytest.raises(ValueError, match="gradient: inputs have dtype"):
+        attribution.gradient(model, images.long(), 0)
+
+
+def _squares(x: torch.Tensor) -> torch.Tensor:
+    """``F(x) = sum_i x_i^2``, one output: its gradient is ``2 x``."""
+    return x.pow(2).flatten(1).sum(1)
+
+
+def test_smoothgrad_adds_noise_of_the_papers_level() -> None:
+    """On F = sum x^2 the gradient at x + g is 2 (x + g): SmoothGrad's mean is 2 x plus the
+    noise's mean, SmoothGrad-squared's 4 (x^2 + sigma^2), with sigma = level * (max - min)."""
+    images = torch.rand(2, 1, 10, 10)
+    images[:, :, 0, 0], images[:, :, 0, 1] = 0.0, torch.tensor([1.0, 2.0])[:, None]
+    model, level, samples = _Function(_squares), 0.2, 4000
+    mean = attribution.smoothgrad(model, images, None, samples=samples, noise_level=level)
+    square = attribution.smoothgrad(
+        model, images, None, samples=samples, noise_level=level, squared=True
+    )
+    sigma = level * torch.tensor([1.0, 2.0]).view(2, 1, 1, 1)
+    assert (mean - 2 * images).abs().max() < 2 * 5 * sigma.max() / samples**0.5
+    variance = (square / 4 - images**2).mean(dim=(1, 2, 3), keepdim=True)
+    assert torch.allclose(variance.sqrt(), sigma, rtol=0.02), (variance.sqrt(), sigma)
+
+
+def test_smoothgrad_is_its_method_without_noise_and_seeded_with_it(device: torch.device) -> None:
+    model, images, targets = _small_cnn().to(device), _images(3), torch.tensor([0, 2, 1])
+    quiet = attribution.smoothgrad(model, images, targets, samples=3, noise_level=0.0)
+    assert torch.allclose(quiet, attribution.gradient(model, images, targets), atol=1e-7)
+    runs = [
+        attribution.smoothgrad(model, images, targets, samples=9, seed=seed, batch_size=size)
+        for seed, size in ((1, None), (1, 4), (2, None))
+    ]
+    assert torch.allclose(runs[0], runs[1], atol=1e-7) and not torch.allclose(runs[0], runs[2])
+    ig = attribution.smoothgrad(
+        model, images, targets, attribute=attribution.integrated_gradients, samples=2, steps=4
+    )
+    assert ig.shape == images.shape and ig.device == images.device
+
+
+def test_smoothgrad_refuses_noise_of_another_shape() -> None:
+    with pytest.raises(ValueError, match=r"noise has shape \(3, 2, 12, 12\)"):
+        attribution.smoothgrad(_small_cnn(), _images(3), 0, noise=torch.zeros(3, 2, 12, 12))
+
+
+@pytest.mark.parametrize(("kind", "squared"), [("signed", False), ("abs", False), ("abs", True)])
+def test_smoothgrad_equals_captums_noise_tunnel_of_saliency(
+    kind: str, squared: bool, device: torch.device
+) -> None:
+    """Peer check: Captum's NoiseTunnel(Saliency), given the same noise (drawn as Captum draws
+    it, with the global generator, example by example), to float32 rounding. Saliency with
+    ``abs=False`` is the gradient; with ``abs=True`` its magnitude."""
+    torch.manual_seed(0)
+    model = models.MnistCNN().to(device).eval()
+    images, targets, samples, stdev = torch.rand(3, 1, 28, 28), torch.tensor([1, 5, 7]), 6, 0.2
+    torch.manual_seed(11)
+    theirs = NoiseTunnel(Saliency(model)).attribute(
+        images.to(device),
+        nt_type="smoothgrad_sq" if squared else "smoothgrad",
+        nt_samples=samples,
+        stdevs=stdev,
+        target=targets.to(device),
+        abs=kind == "abs",
+    )
+    torch.manual_seed(11)  # Captum's draw: N * samples inputs, each example's samples together
+    spread = torch.tensor(stdev, device=device).repeat((3 * samples, 1, 28, 28))
+    noise = torch.normal(0, spread).view(3, samples, 1, 28, 28)
+
+    def magnitude(model, inputs, targets):
+        return attribution.gradient(model, inputs, targets).abs()
+
+    method = magnitude if kind == "abs" else attribution.gradient
+    ours = attribution.smoothgrad(
+        model, images, targets, attribute=method, noise=noise, squared=squared
+    )
+    scale = theirs.abs().max().item()
+    assert torch.allclose(ours, theirs.cpu(), rtol=1e-5, atol=1e-6 * scale)
+
+
+def test_smoothgrad_of_ig_equals_captums_noise_tunnel_of_ig() -> None:
+    torch.manual_seed(0)
+    model = models.MnistCNN().eval()
+    images, targets = torch.rand(2, 1, 28, 28), torch.tensor([3, 8])
+    torch.manual_seed(4)
+    theirs = NoiseTunnel(IntegratedGradients(model)).attribute(
+        images, nt_samples=3, stdevs=0.1, target=targets, n_steps=8, method="riemann_right"
+    )
+    torch.manual_seed(4)
+    noise = torch.normal(0, torch.tensor(0.1).repeat((6, 1, 28, 28))).view(2, 3, 1, 28, 28)
+    ours = attribution.smoothgrad(
+        model, images, targets, attribute=attribution.integrated_gradients, noise=noise, steps=8
+    )
+    assert torch.allclose(ours, theirs, atol=1e-5 * theirs.abs().max().item())
+
+
+@pytest.mark.parametrize("sigma", [1.0, 2.0, 3.5])
+def test_gaussian_blur_is_scipys_gaussian_filter(sigma: float) -> None:
+    from scipy import ndimage
+
+    images = torch.rand(2, 3, 20, 24, dtype=torch.float64)
+    ours = attribution.gaussian_blur(images, sigma)
+    # torch's "reflect" is scipy's "mirror"; scipy's kernel reaches int(3 sigma + 0.5).
+    theirs = ndimage.gaussian_filter(
+        images.numpy(), (0, 0, sigma, sigma), mode="mirror", truncate=3.0
+    )
+    assert torch.allclose(ours, torch.from_numpy(theirs), atol=1e-12)
+    flat = torch.full((1, 1, 9, 9), 0.3)
+    assert torch.allclose(attribution.gaussian_blur(flat, 10.0), flat)
+
+
+def test_uniform_baselines_are_seeded_and_in_range(device: torch.device) -> None:
+    inputs = torch.zeros(3, 1, 5, 5, device=device)
+    drawn = attribution.uniform_baselines(inputs, count=4, low=-1.0, high=2.0, seed=3)
+    assert drawn.shape == (4, 3, 1, 5, 5) and drawn.device == inputs.device
+    assert drawn.min() >= -1.0 and drawn.max() <= 2.0 and drawn.std() > 0.5
+    again = attribution.uniform_baselines(inputs.cpu(), count=4, low=-1.0, high=2.0, seed=3)
+    assert torch.equal(drawn.cpu(), again)
+
+
+def test_expected_ig_is_the_mean_over_its_baselines(device: torch.device) -> None:
+    model, images, targets = _small_cnn().to(device), _images(3), torch.tensor([0, 2, 1])
+    baselines = attribution.uniform_baselines(images, count=3, seed=1)
+    options = {"steps": 16, "method": "gauss_legendre"}
+    mean, delta = attribution.expected_integrated_gradients(
+        model, images, targets, baselines, return_delta=True, **options
+    )
+    each = [
+        attribution.integrated_gradients(model, images, targets, b, return_delta=True, **options)
+        for b in baselines
+    ]
+    assert torch.allclose(mean, torch.stack([ig for ig, _ in each]).mean(0), atol=1e-6)
+    assert torch.allclose(delta, torch.stack([d for _, d in each]).mean(0), atol=1e-6)
+    # [K, ...]: the same K baselines for every input.
+    shared = attribution.expected_integrated_gradients(
+        model, images, targets, baselines[:, 0], **options
+    )
+    alone = [
+        attribution.integrated_gradients(model, images, targets, b, **options)
+        for b in baselines[:, 0]
+    ]
+    assert torch.allclose(shared, torch.stack(alone).mean(0), atol=1e-6)
+    with pytest.raises(ValueError, match="do not fit inputs"):
+        attribution.expected_integrated_gradients(model, images, targets, torch.zeros(12, 12))
+
+
+# --- Chapter 6: similarity of maps, the randomisation test, deletion and insertion -----------
+
+
+def test_rank_correlation_is_scipys_spearman_with_ties(device: torch.device) -> None:
+    from scipy import stats
+
+    torch.manual_seed(0)
+    a = torch.randn(5, 1, 9, 9)
+    b = a + torch.randn_like(a)
+    a[:, :, :4], b[:, :, :2] = 0.0, 0.0  # many ties, as black pixels give them
+    b[4] = -a[4]
+    ours = attribution.rank_correlation(a.to(device), b.to(device))
+    theirs = [stats.spearmanr(x.flatten(), y.flatten())[0] for x, y in zip(a, b, strict=True)]
+    assert ours.dtype == torch.float64 and ours.device.type == device.type
+    assert torch.allclose(ours.cpu(), torch.tensor(theirs, dtype=torch.float64), atol=1e-12)
+    assert ours[4] < -0.5
+    assert attribution.rank_correlation(a, a * 3 + 1).sub(1).abs().max() < 1e-12
+
+
+def test_ssim_is_scikit_images_structural_similarity(device: torch.device) -> None:
+    from skimage.metrics import structural_similarity
+
+    torch.manual_seed(1)
+    a = torch.rand(3, 28, 28, dtype=torch.float64)
+    b = (a + 0.3 * torch.rand_like(a)).clamp(0, 1)
+    ours = attribution.ssim(a.to(device), b.to(device))
+    theirs = [
+        structural_similarity(x.numpy(), y.numpy(), data_range=1.0)
+        for x, y in zip(a, b, strict=True)
+    ]
+    assert torch.allclose(ours.cpu(), torch.tensor(theirs, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(attribution.ssim(a, a), torch.ones(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="at least 7 pixels"):
+        attribution.ssim(a[:, :5, :5], b[:, :5, :5])
+
+
+def test_randomizable_layers_top_down_and_reinitialize_is_seeded(device: torch.device) -> None:
+    model = models.MnistCNN().to(device)
+    assert attribution.randomizable_layers(model) == ["conv1", "conv2", "fc"]
+    state = torch.random.get_rng_state()
+    attribution.reinitialize(model.fc, seed=7)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global generator untouched
+    other = models.MnistCNN()
+    attribution.reinitialize(other.fc, seed=7)
+    assert model.fc.weight.device.type == device.type
+    assert torch.equal(model.fc.weight.cpu(), other.fc.weight)
+
+
+def test_cascading_randomization_randomises_a_copy_from_the_top(device: torch.device) -> None:
+    torch.manual_seed(0)
+    model = models.MnistCNN().to(device).eval()
+    before = copy.deepcopy(model.state_dict())
+    images, targets = torch.rand(4, 1, 28, 28), torch.tensor([0, 3, 6, 9])
+    test = attribution.cascading_randomization(model, images, targets, layers=["fc", "conv2"])
+    assert test.stages == ["trained", "fc", "conv2"] and test.maps.shape == (3, 4, 1, 28, 28)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert torch.allclose(test.maps[0], attribution.gradient(model, images, targets))
+    # Stage by stage, the weights are those a copy gets from reinitialize, layer by layer.
+    copied = copy.deepcopy(model)
+    attribution.reinitialize(copied.fc, 2)  # fc is layer 2 of randomizable_layers
+    assert torch.allclose(test.maps[1], attribution.gradient(copied, images, targets))
+    attribution.reinitialize(copied.conv2, 1)
+    assert torch.allclose(test.maps[2], attribution.gradient(copied, images, targets))
+    for measure in attribution.SIMILARITIES:
+        similarity = test.similarity(measure)
+        assert similarity.shape == (3, 4) and torch.allclose(similarity[0], torch.ones(4).double())
+    every = attribution.cascading_randomization(model, images, targets)  # each layer alone
+    assert every.stages == ["trained", "fc", "conv2", "conv1"]
+    assert torch.allclose(every.maps[2], test.maps[2])  # grouping does not change the weights
+
+
+def test_cascading_randomization_names_a_stage_without_layers() -> None:
+    model, image = models.MnistCNN(), torch.rand(1, 1, 28, 28)
+    with pytest.raises(ValueError, match="'pool' holds no randomisable layer of MnistCNN"):
+        attribution.cascading_randomization(model, image, 0, layers=["pool"])
+    with pytest.raises(ValueError, match="measure='pearson'"):
+        attribution.Randomization(["trained"], torch.zeros(1, 1, 4)).similarity("pearson")
+
+
+@pytest.mark.parametrize("absolute", [True, False])
+def test_cascading_randomization_equals_quantus_mprt(absolute: bool) -> None:
+    """Peer check: Quantus's MPRT (its "top_down" cascade over every layer, Spearman's rank
+    correlation, without its normalisation) on the same model, inputs and explanations, the
+    layers drawn as Quantus draws them (its seed + 1 before each reset_parameters), gives the
+    same correlations, within 1e-6."""
+    import quantus
+
+    torch.manual_seed(0)
+    model = models.MnistCNN().eval()
+    images, targets = torch.rand(5, 1, 28, 28), torch.tensor([0, 3, 6, 9, 1])
+
+    def explain(model, inputs, targets, **_):
+        maps = attribution.gradient(model, torch.as_tensor(inputs), torch.as_tensor(targets))
+        return attribution.per_pixel(maps)[:, None].numpy()
+
+    metric = quantus.MPRT(
+        layer_order="top_down",
+        seed=42,
+        abs=absolute,
+        normalise=False,
+        disable_warnings=True,
+        display_progressbar=False,
+    )
+    theirs = metric(
+        model=model,
+        x_batch=images.numpy(),
+        y_batch=targets.numpy(),
+        a_batch=None,
+        explain_func=explain,
+        device="cpu",
+    )
+
+    def like_quantus(module: nn.Module, _seed: int) -> None:
+        torch.manual_seed(42 + 1)
+        module.reset_parameters()
+
+    test = attribution.cascading_randomization(
+        model, images, targets, reinitialize_layer=like_quantus
+    )
+    assert ["original", *test.stages[1:]] == list(theirs)
+    ours = test.similarity("rank |map|" if absolute else "rank map")
+    expected = torch.tensor([theirs[stage] for stage in theirs], dtype=torch.float64)
+    assert torch.allclose(ours, expected, atol=1e-6), (ours, expected)
+
+
+def test_perturbation_curves_move_between_image_and_substrate(device: torch.device) -> None:
+    model = _linear((1, 4, 4), 3, device)
+    images, targets = torch.rand(2, 1, 4, 4), torch.tensor([2, 0])
+    maps = torch.arange(16.0).view(1, 4, 4).expand(2, 4, 4)  # the last pixel first
+    deletion = attribution.perturbation_curve(model, images, targets, maps, steps=4)
+    with torch.no_grad():
+        probability = model(images.to(device)).softmax(1)[[0, 1], targets.to(device)].cpu()
+        black = model(torch.zeros(2, 1, 4, 4, device=device)).softmax(1)[[0, 1], targets.to(device)]
+    assert deletion.shape == (2, 5) and deletion.device == images.device
+    assert torch.allclose(deletion[:, 0], probability) and torch.allclose(
+        deletion[:, -1], black.cpu()
+    )
+    # After one step of four, the four pixels the map ranks highest (the bottom row) are black.
+    quarter = images.clone()
+    quarter[:, :, 3] = 0
+    with torch.no_grad():
+        expected = model(quarter.to(device)).softmax(1)[[0, 1], targets.to(device)].cpu()
+    assert torch.allclose(deletion[:, 1], expected)
+    insertion = attribution.perturbation_curve(model, images, targets, maps, "insertion", steps=4)
+    assert torch.allclose(insertion[:, -1], probability)
+    assert torch.allclose(attribution.area_under_curve(torch.ones(2, 5)), torch.ones(2))
+    with pytest.raises(ValueError, match="mode='erase'"):
+        attribution.perturbation_curve(model, images, targets, maps, mode="erase")

@@ -3,6 +3,7 @@ course model; AlexNet has the paper's neurons; the ImageNet model resolves in ti
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,29 @@ def test_mnist_cnn_is_a_course_model_trained_once(tmp_path, monkeypatch, device,
     again = models.mnist_cnn()
     assert "loaded the trained model" in capsys.readouterr().out
     assert torch.equal(again.conv1.weight, model.conv1.weight) and not again.training
+
+
+def test_permuted_labels_are_the_digits_labels_shuffled(monkeypatch) -> None:
+    monkeypatch.setattr(data, "load_mnist", _small_mnist)
+    monkeypatch.setattr(models, "PERMUTED_LABELS_DIGITS", 40)
+    images, shuffled = models.permuted_label_digits()
+    small, labels = _small_mnist()
+    assert torch.equal(images, small[:40])
+    assert sorted(shuffled.tolist()) == sorted(labels[:40].tolist())
+    assert (shuffled != labels[:40]).float().mean() > 0.5  # most digits carry another's label
+    assert torch.equal(models.permuted_label_digits()[1], shuffled)  # seeded
+
+
+def test_the_permuted_labels_cnn_is_a_course_model(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv(train.COURSE_CACHE_DIR_ENV, str(tmp_path))
+    monkeypatch.setattr(data, "load_mnist", _small_mnist)
+    config = dataclasses.replace(models.PERMUTED_LABELS_CONFIG, epochs=2)
+    monkeypatch.setattr(models, "PERMUTED_LABELS_CONFIG", config)
+    assert "lib.models.mnist_cnn_permuted_labels" in train.course_models()
+    model = models.mnist_cnn_permuted_labels()
+    assert isinstance(model, models.MnistCNN) and not model.training
+    assert len(list(tmp_path.glob("mnist_cnn_permuted_labels-*.pt"))) == 1
+    assert "trained for 2 epochs" in capsys.readouterr().out
 
 
 def test_alexnet_has_the_papers_neurons() -> None:
