@@ -660,20 +660,28 @@ def reinitialize(module: nn.Module, seed: int) -> None:
 
 
 def _stages(model: nn.Module, layers: Sequence[str] | None) -> list[tuple[str, list[str]]]:
-    """Each stage of the cascade: its name and the layers it draws afresh (every randomisable
-    layer at or below a named module)."""
+    """Each stage of the cascade: its name and the layers it draws afresh, every randomisable
+    layer from the last one not yet drawn down to the first layer of the named module."""
     every = randomizable_layers(model)
     if layers is None:
         return [(name, [name]) for name in reversed(every)]
-    stages = []
+    stages, drawn = [], len(every)
     for stage in layers:
-        inside = [name for name in every if name == stage or name.startswith(f"{stage}.")]
+        inside = [
+            i for i, name in enumerate(every) if name == stage or name.startswith(f"{stage}.")
+        ]
         if not inside:
             raise ValueError(
                 f"layers: {stage!r} holds no randomisable layer of {type(model).__name__}; "
                 f"choose among {every[:6]}{' ...' if len(every) > 6 else ''} or their parents."
             )
-        stages.append((stage, inside))
+        if min(inside) >= drawn:
+            raise ValueError(
+                f"layers: {stage!r} lies above the stage before it; name the stages from the "
+                "output down, as the cascade draws them."
+            )
+        stages.append((stage, every[min(inside) : drawn][::-1]))
+        drawn = min(inside)
     return stages
 
 
@@ -711,10 +719,11 @@ def cascading_randomization(
     same ``inputs`` and ``targets`` after each stage. A map that explains the network must
     change as its weights are lost; one that hardly changes shows the input, not the network.
 
-    - ``layers``: the stages, top first: names of modules, each drawing afresh every layer at
-      or below it (e.g. ``["fc", "conv2", "conv1"]`` for the course's CNN, or the blocks
-      ``"classifier"``, ``"features.18"``, ... of MobileNetV2); default: every layer of
-      :func:`randomizable_layers`, from the last to the first, as Quantus's ``MPRT``.
+    - ``layers``: the stages, top first: names of modules; a stage draws afresh every layer
+      from the top down to the named module, inclusive (e.g. ``["fc", "conv2", "conv1"]`` for
+      the course's CNN, or ``["classifier", "features.18", "features.12", ...]`` for
+      MobileNetV2, whose blocks in between go with the next stage named); default: every
+      layer of :func:`randomizable_layers`, from the last to the first, as Quantus's ``MPRT``.
     - Layer ``i`` of :func:`randomizable_layers` is drawn by ``reinitialize_layer(module,
       seed + i)``, so the random weights do not depend on how the stages group the layers.
     - ``options`` go to ``attribute`` (e.g. ``samples=`` for :func:`smoothgrad`). ``model``

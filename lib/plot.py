@@ -295,6 +295,72 @@ def show_attributions(
     return fig
 
 
+def show_map_grid(
+    maps: torch.Tensor | np.ndarray,
+    rows: Sequence[str],
+    columns: Sequence[str],
+    percentile: float = 99.0,
+    width: float = FIGURE_WIDTH,
+) -> Figure:
+    """Maps ``[R, C, H, W]`` in a grid of ``R`` rows and ``C`` columns, as Adebayo et al. (2018)
+    draw their sanity checks (chapter 6): a row per method, a column per network (the trained
+    one, then the stages of randomisation), named by ``rows`` on the left and ``columns`` on
+    top. Each map is drawn as its magnitude on :data:`SEQUENTIAL`, scaled to its own
+    ``percentile`` (what saturates is its brightest 1%), so that the maps' patterns compare,
+    not their sizes; no colour bars."""
+    values = np.abs(_values(maps).float().numpy())
+    if values.ndim != 4 or values.shape[:2] != (len(rows), len(columns)):
+        raise ValueError(
+            f"maps of shape {values.shape} need [R, C, H, W] with R = {len(rows)} rows and "
+            f"C = {len(columns)} columns named."
+        )
+    side = width / len(columns)
+    fig, axes = plt.subplots(
+        len(rows),
+        len(columns),
+        figsize=(width, len(rows) * side + 0.3),
+        squeeze=False,
+        layout="constrained",
+    )
+    for (r, c), ax in np.ndenumerate(axes):
+        limit = float(np.percentile(values[r, c], percentile)) or float(values[r, c].max()) or 1.0
+        ax.imshow(values[r, c], cmap=SEQUENTIAL, vmin=0, vmax=limit)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if r == 0:
+            ax.set_title(columns[c], fontsize=9)
+        if c == 0:
+            ax.set_ylabel(rows[r], fontsize=9)
+    return fig
+
+
+def plot_similarities(
+    similarities: Mapping[str, Mapping[str, torch.Tensor | np.ndarray | Sequence[float]]],
+    stages: Sequence[str],
+    bar: float | None = None,
+    width: float = FIGURE_WIDTH,
+) -> Figure:
+    """The similarity curves of the cascading randomisation test (chapter 6, Adebayo et al.,
+    2018): a panel per measure (the keys of ``similarities``), a curve per method (the keys of
+    each measure's mapping), over ``stages`` (the trained network first). ``bar``, if given,
+    is drawn as a dashed line: the similarity at which the chapter calls a method failed."""
+    fig, axes = plt.subplots(
+        1, len(similarities), figsize=(width, width * 0.36), squeeze=False, layout="constrained"
+    )
+    for ax, (measure, curves) in zip(axes.flat, similarities.items(), strict=True):
+        for method, curve in curves.items():
+            ax.plot(range(len(stages)), _values(curve).float().numpy(), marker="o", label=method)
+        if bar is not None:
+            ax.axhline(bar, color="grey", linestyle="--", linewidth=1)
+        ax.set_xticks(range(len(stages)), stages, rotation=30, ha="right", fontsize=8)
+        ax.set_ylim(-0.2, 1.05)
+        ax.set_title(measure, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes.flat[0].set_ylabel("similarity to the trained network's maps")
+    axes.flat[-1].legend(fontsize=8)
+    return fig
+
+
 def _values(values: object) -> torch.Tensor:
     return torch.as_tensor(np.asarray(values.detach().cpu() if torch.is_tensor(values) else values))
 

@@ -869,12 +869,17 @@ def test_cascading_randomization_randomises_a_copy_from_the_top(device: torch.de
     every = attribution.cascading_randomization(model, images, targets)  # each layer alone
     assert every.stages == ["trained", "fc", "conv2", "conv1"]
     assert torch.allclose(every.maps[2], test.maps[2])  # grouping does not change the weights
+    # A stage draws every layer above it that no stage before it drew.
+    skipping = attribution.cascading_randomization(model, images, targets, layers=["conv2"])
+    assert torch.allclose(skipping.maps[1], test.maps[2])
 
 
 def test_cascading_randomization_names_a_stage_without_layers() -> None:
     model, image = models.MnistCNN(), torch.rand(1, 1, 28, 28)
     with pytest.raises(ValueError, match="'pool' holds no randomisable layer of MnistCNN"):
         attribution.cascading_randomization(model, image, 0, layers=["pool"])
+    with pytest.raises(ValueError, match="'fc' lies above the stage before it"):
+        attribution.cascading_randomization(model, image, 0, layers=["conv2", "fc"])
     with pytest.raises(ValueError, match="measure='pearson'"):
         attribution.Randomization(["trained"], torch.zeros(1, 1, 4)).similarity("pearson")
 

@@ -153,7 +153,19 @@ def test_solutions_are_not_published(book: Path) -> None:
 #: First authors of the six works the lecture cites: the bibliography's first list.
 LECTURE_REFERENCES = ("Frank", "Krizhevsky", "Simonyan", "Sundararajan", "Deng", "Russakovsky")
 #: First authors of the works the book adds: its second list, further reading.
-FURTHER_READING = ("LeCun", "Erhan", "Kokhlikyan", "Olah", "Mordvintsev")
+FURTHER_READING = (
+    "LeCun",
+    "Erhan",
+    "Kokhlikyan",
+    "Olah",
+    "Mordvintsev",
+    "Adebayo",
+    "Smilkov",
+    "Sturmfels",
+    "Petsiuk",
+    "Wang",
+    "Hedström",
+)
 
 
 def _first_authors(html: str, surnames: tuple[str, ...]) -> list[str]:

@@ -183,6 +183,37 @@ def test_colour_bar_labels_stay_inside_the_figure() -> None:
         assert box.x0 <= extent.x0 and extent.x1 <= box.x1, label.get_text()
 
 
+def test_map_grid_names_rows_and_columns_and_scales_each_map() -> None:
+    maps = torch.zeros(2, 3, 8, 8)
+    maps[0, 1] = -torch.arange(64.0).reshape(8, 8)  # drawn as its magnitude
+    fig = plot.show_map_grid(maps, rows=["gradient", "IG"], columns=["trained", "fc", "conv2"])
+    assert fig.get_figwidth() == pytest.approx(plot.FIGURE_WIDTH)
+    axes = np.array(fig.axes).reshape(2, 3)
+    assert [ax.get_title() for ax in axes[0]] == ["trained", "fc", "conv2"]
+    assert [ax.get_ylabel() for ax in axes[:, 0]] == ["gradient", "IG"]
+    image = axes[0, 1].images[0]
+    assert image.get_cmap().name == plot.SEQUENTIAL
+    assert image.get_clim() == (0.0, pytest.approx(np.percentile(np.arange(64.0), 99)))
+    assert axes[1, 2].images[0].get_clim() == (0.0, 1.0)  # an all-zero map
+    with pytest.raises(ValueError, match=r"need \[R, C, H, W\] with R = 3 rows"):
+        plot.show_map_grid(maps, rows=["a", "b", "c"], columns=["x", "y", "z"])
+
+
+def test_similarity_curves_have_a_panel_per_measure_and_a_curve_per_method() -> None:
+    similarities = {
+        "rank |map|": {"gradient": torch.tensor([1.0, 0.5, 0.2]), "IG": [1.0, 0.99, 0.98]},
+        "ssim |map|": {"gradient": [1.0, 0.3, 0.1], "IG": [1.0, 0.7, 0.6]},
+    }
+    fig = plot.plot_similarities(similarities, ["trained", "fc", "conv1"], bar=0.8)
+    assert fig.get_figwidth() == pytest.approx(plot.FIGURE_WIDTH)
+    assert [ax.get_title() for ax in fig.axes] == ["rank |map|", "ssim |map|"]
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines[:2]] == ["gradient", "IG"]
+    assert np.allclose(lines[0].get_ydata(), [1.0, 0.5, 0.2])
+    assert np.allclose(lines[2].get_ydata(), 0.8)  # the bar
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["trained", "fc", "conv1"]
+
+
 def test_difference_says_where_a_picture_differs() -> None:
     weights = torch.arange(6.0).reshape(2, 3)
     assert plot.difference(weights.T.reshape(2, 3), weights) == (
