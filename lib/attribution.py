@@ -452,9 +452,10 @@ def smoothgrad(
     20%). ``squared=True`` gives SmoothGrad-squared, the mean of the squared maps.
 
     - ``attribute``: any attribution function of this module (``gradient`` by default,
-      ``integrated_gradients``, ...); ``options`` go to it. Its result is averaged as it is,
-      so ``saliency_map`` averages magnitudes (Captum's ``NoiseTunnel(Saliency)`` with
-      ``abs=True``), ``gradient`` signed gradients.
+      ``saliency_map``, ``integrated_gradients``, ...); ``options`` go to it. Its maps are
+      averaged as they are: ``saliency_map``'s magnitudes (chapter 4's map, one value per
+      pixel; Captum's ``NoiseTunnel(Saliency)`` averages ``|gradient|``, its default), or
+      ``gradient``'s signed values, whose noise partly cancels instead.
     - ``noise``: the ``g_k`` themselves, ``[N, samples, ...]``, instead of drawing them from a
       CPU generator seeded with ``seed`` (the same noise on every device).
     - At most ``batch_size`` noisy inputs per call of ``attribute`` (``None``:
@@ -479,12 +480,14 @@ def smoothgrad(
     noisy = (x[:, None] + noise.to(x.device, x.dtype)).flatten(0, 1)
     owner = torch.arange(len(x), device=x.device).repeat_interleave(count)
     size = batch_size or auto_batch_size(model, x[:1])
-    total = torch.zeros_like(x, dtype=_sum_dtype(x))
+    total = None  # the maps' shape is the attribution function's: saliency_map's has no colour
     for start in range(0, len(noisy), size):
         rows = owner[start : start + size]
         picked = chosen[rows] if chosen is not None else None
         maps = attribute(model, noisy[start : start + size], picked, **options).to(x.device)
-        maps = maps.to(total.dtype)
+        maps = maps.to(_sum_dtype(x))
+        if total is None:
+            total = torch.zeros((len(x), *maps.shape[1:]), dtype=maps.dtype, device=x.device)
         total.index_add_(0, rows, maps * maps if squared else maps)
     return (total / count).to(x.dtype).to(inputs.device)
 
@@ -707,7 +710,7 @@ def cascading_randomization(
     model: nn.Module,
     inputs: torch.Tensor,
     targets: int | Sequence[int] | torch.Tensor | None,
-    attribute: Attribute = gradient,
+    explain: Attribute = gradient,
     layers: Sequence[str] | None = None,
     seed: int = 0,
     reinitialize_layer: Callable[[nn.Module, int], None] = reinitialize,
@@ -715,9 +718,10 @@ def cascading_randomization(
 ) -> Randomization:
     """The cascading model-parameter randomisation test of Adebayo et al. (2018), section
     3.1 (chapter 6): draw the layers afresh from the top (the output) down, one stage after
-    another and keeping the earlier stages random, and compute ``attribute``'s maps for the
-    same ``inputs`` and ``targets`` after each stage. A map that explains the network must
-    change as its weights are lost; one that hardly changes shows the input, not the network.
+    another and keeping the earlier stages random, and compute the maps of ``explain`` (an
+    attribution function of this module) for the same ``inputs`` and ``targets`` after each
+    stage. A map that explains the network must change as its weights are lost; one that
+    hardly changes shows the input, not the network.
 
     - ``layers``: the stages, top first: names of modules; a stage draws afresh every layer
       from the top down to the named module, inclusive (e.g. ``["fc", "conv2", "conv1"]`` for
@@ -726,18 +730,18 @@ def cascading_randomization(
       layer of :func:`randomizable_layers`, from the last to the first, as Quantus's ``MPRT``.
     - Layer ``i`` of :func:`randomizable_layers` is drawn by ``reinitialize_layer(module,
       seed + i)``, so the random weights do not depend on how the stages group the layers.
-    - ``options`` go to ``attribute`` (e.g. ``samples=`` for :func:`smoothgrad`). ``model``
-      itself is left as it was: the test randomises a copy.
+    - ``options`` go to ``explain`` (e.g. ``samples=`` and ``attribute=`` for
+      :func:`smoothgrad`). ``model`` itself is left as it was: the test randomises a copy.
     """
     order = _stages(model, layers)
     index = {name: i for i, name in enumerate(randomizable_layers(model))}
     randomized = copy.deepcopy(model)
     modules = dict(randomized.named_modules())
-    maps = [attribute(model, inputs, targets, **options)]
+    maps = [explain(model, inputs, targets, **options)]
     for _, names in order:
         for name in names:
             reinitialize_layer(modules[name], seed + index[name])
-        maps.append(attribute(randomized, inputs, targets, **options))
+        maps.append(explain(randomized, inputs, targets, **options))
     return Randomization(["trained", *(stage for stage, _ in order)], torch.stack(maps))
 
 

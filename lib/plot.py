@@ -342,15 +342,20 @@ def plot_similarities(
 ) -> Figure:
     """The similarity curves of the cascading randomisation test (chapter 6, Adebayo et al.,
     2018): a panel per measure (the keys of ``similarities``), a curve per method (the keys of
-    each measure's mapping), over ``stages`` (the trained network first). ``bar``, if given,
-    is drawn as a dashed line: the similarity at which the chapter calls a method failed."""
+    each measure's mapping; each its own marker and dash, so that curves on top of each other
+    stay visible), over ``stages`` (the trained network first). ``bar``, if given, is drawn
+    as a dashed grey line on the first panel: the similarity of the first measure at which
+    the chapter calls a method failed."""
     fig, axes = plt.subplots(
         1, len(similarities), figsize=(width, width * 0.36), squeeze=False, layout="constrained"
     )
+    looks = [("o", "-"), ("s", "--"), ("^", "-."), ("D", ":")]
     for ax, (measure, curves) in zip(axes.flat, similarities.items(), strict=True):
-        for method, curve in curves.items():
-            ax.plot(range(len(stages)), _values(curve).float().numpy(), marker="o", label=method)
-        if bar is not None:
+        for i, (method, curve) in enumerate(curves.items()):
+            marker, dash = looks[i % len(looks)]
+            y = _values(curve).float().numpy()
+            ax.plot(range(len(stages)), y, marker=marker, linestyle=dash, label=method)
+        if bar is not None and ax is axes.flat[0]:
             ax.axhline(bar, color="grey", linestyle="--", linewidth=1)
         ax.set_xticks(range(len(stages)), stages, rotation=30, ha="right", fontsize=8)
         ax.set_ylim(-0.2, 1.05)

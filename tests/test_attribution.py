@@ -693,6 +693,12 @@ def test_smoothgrad_is_its_method_without_noise_and_seeded_with_it(device: torch
         model, images, targets, attribute=attribution.integrated_gradients, samples=2, steps=4
     )
     assert ig.shape == images.shape and ig.device == images.device
+    # The maps keep the attribution function's shape: a saliency map has no colour axis.
+    conv, photos = _conv_net(3).to(device).eval(), torch.rand(2, 3, 16, 16)
+    quiet = attribution.smoothgrad(
+        conv, photos, [0, 2], attribute=saliency_map, samples=2, noise_level=0.0
+    )
+    assert torch.allclose(quiet, saliency_map(conv, photos, [0, 2]), atol=1e-7)
 
 
 def test_smoothgrad_refuses_noise_of_another_shape() -> None:

@@ -198,6 +198,7 @@ def test_equations_carry_the_lectures_numbers(book: Path) -> None:
         "03_input_optimization": ["3"],
         "04_saliency_maps": ["4", "4.1"],
         "05_integrated_gradients": ["5", "5.1", "5.2"],
+        "06_sanity_checks": ["6.1", "6.2"],
     }
     for name, numbers in expected.items():
         html = (book / "chapters" / f"{name}.html").read_text(encoding="utf-8")

@@ -210,7 +210,9 @@ def test_similarity_curves_have_a_panel_per_measure_and_a_curve_per_method() -> 
     lines = fig.axes[0].get_lines()
     assert [line.get_label() for line in lines[:2]] == ["gradient", "IG"]
     assert np.allclose(lines[0].get_ydata(), [1.0, 0.5, 0.2])
-    assert np.allclose(lines[2].get_ydata(), 0.8)  # the bar
+    assert np.allclose(lines[2].get_ydata(), 0.8)  # the bar, on the first panel only
+    assert len(fig.axes[1].get_lines()) == 2
+    assert lines[0].get_linestyle() != lines[1].get_linestyle()
     assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["trained", "fc", "conv1"]
 
 
