@@ -1,0 +1,12 @@
+# wrong, visibly: the mean of the gradients' magnitudes where the task asks for signed gradients
+# feedback: signed weights
+# %% smoothgrad
+def smoothgrad(
+    model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, noise: torch.Tensor
+) -> torch.Tensor:
+    """The mean gradient of each image's target logit over its noisy copies (eq. 6.1)."""
+    count, copies = noise.shape[:2]
+    points = (images[:, None] + noise).flatten(0, 1).requires_grad_(True)
+    outputs = model(points).gather(1, targets.repeat_interleave(copies)[:, None])
+    (gradient,) = torch.autograd.grad(outputs.sum(), points)
+    return gradient.abs().view(count, copies, *images.shape[1:]).mean(dim=1)
