@@ -109,9 +109,8 @@ def prepare(job: Job) -> dict[str, str]:
     }
     if job.threads:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(job.threads)
-    launcher = "import sys; from grading.sandbox import main; sys.exit(main(sys.argv[1:]))"
     kernel_spec = {
-        "argv": [sys.executable, "-c", launcher, str(private / "sandbox.json"), "--"]
+        "argv": [sys.executable, "-c", sandbox.LAUNCHER, str(private / "sandbox.json"), "--"]
         + [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (grading sandbox)",
         "language": "python",
