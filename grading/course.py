@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from nbgrader import api as nbgrader_api
 from nbgrader.apps.api import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.utils import find_all_files
@@ -121,7 +123,7 @@ class Course:
         """Run ``NbGraderAPI.<step>(*args)`` on this course, configured with ``overrides``;
         its failure becomes a :class:`GradingError` naming ``what``, quoting nbgrader's errors.
         """
-        scripts_on_path()
+        ready_for_new_gradebooks()
         cfg = self.config(**overrides)
         api = NbGraderAPI(coursedir=self.coursedir(cfg), config=cfg, log=LOG)
         result = getattr(api, step)(*args)
@@ -132,13 +134,17 @@ class Course:
             raise GradingError(f"{what} failed:\n{details.strip()}")
 
 
-def scripts_on_path() -> None:
-    """Put this environment's scripts on ``PATH`` where ``alembic`` is missing: nbgrader runs
-    `alembic` to stamp a new gradebook, which fails where the interpreter is called directly
-    (``.venv/bin/python``) and the environment is not activated."""
+def ready_for_new_gradebooks() -> None:
+    """nbgrader stamps each new gradebook with the revision that `alembic heads` prints, run as
+    a new process: this environment's scripts go on ``PATH`` where ``alembic`` is missing (the
+    interpreter called directly, ``.venv/bin/python``, the environment not activated), and the
+    revision, fixed for the installed nbgrader, is asked once per process instead of once per
+    gradebook (a second each: releasing an assignment makes a throwaway gradebook)."""
     if shutil.which("alembic") is None:
         scripts = sysconfig.get_path("scripts")
         os.environ["PATH"] = os.pathsep.join([scripts, os.environ.get("PATH", "")])
+    if not hasattr(nbgrader_api.get_alembic_version, "cache_info"):
+        nbgrader_api.get_alembic_version = functools.cache(nbgrader_api.get_alembic_version)
 
 
 @dataclass(frozen=True)
