@@ -1306,12 +1306,15 @@ def test_every_solution_was_timed_since_it_changed(assignment: str):
 def test_timing_a_solution_stays_with_the_instructor(course: Course):
     """`make exercises` times a solution by running it, and keeps the timing beside the source:
     never in the student version."""
-    _add_assignment(course, "zz_files", {"files.ipynb": nbformat.writes(FILES_SOURCE)})
+    source = copy.deepcopy(FILES_SOURCE)  # and a cell that takes a measurable CPU time
+    source.cells.append(nbformat.v4.new_code_cell("sum(i * i for i in range(3_000_000))"))
+    _add_assignment(course, "zz_files", {"files.ipynb": nbformat.writes(source)})
     (course.source_dir / "zz_files" / "data.txt").write_text("the instructor's data")
     (course.source_dir / "zz_files" / "notes.txt").write_text("the student's notes")
     path = time_solution(course, "zz_files")
     assert path == course.source_dir / "zz_files" / TIMING_FILE
-    assert 0 < slowest_cell(course, "zz_files") < 60
+    assert 0.05 <= slowest_cell(course, "zz_files") < 60
+    assert json.loads(path.read_text())["slowest_cell"] == "files.ipynb, cell 3"
     released = {p.name for p in release(course, "zz_files")}
     assert released == {"files.ipynb", "data.txt", "notes.txt"}
 
