@@ -15,6 +15,12 @@ replaces. "wrong, visibly" says more: the visible tests catch it, so the student
 failure before handing in (it fails before the hidden tests run). A right answer must earn full
 marks on every test that reads what it wrote.
 
+A cheat (``# cheat on <wrong answer>: ...``) adds its code to the cells of a wrong answer of the
+corpus, to change what the tests use (``torch.allclose``, ``Tensor.__eq__``, ``builtins``,
+``sys.modules``): both checks of :mod:`grading.tamper` must catch it, the reading of the cells
+before they run and the guard in the kernel, and it must earn no point on its task that its
+wrong answer does not. It changes every test that runs after it, so it has a hand-in of its own.
+
 Each hand-in is a real kernel running a whole notebook, so answers share hand-ins where they
 cannot disturb each other: answers go together when no autograded test reads what two of them
 wrote. What a test reads is found from the names the notebook's cells bind and read
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import dataclasses
 import re
 import shutil
 from collections.abc import Iterable
@@ -50,7 +57,9 @@ MIN_WRONG, MIN_RIGHT = 8, 3
 JOBS = 2
 LIMITS = {"cell_timeout": 300, "notebook_timeout": 900, "memory_mb": 8192, "cpu_seconds": 900}
 
-HEADER = re.compile(r"# (?P<verdict>right|wrong)(?P<visibly>, visibly)?: (?P<what>\S.*)")
+HEADER = re.compile(
+    r"# (?P<verdict>right|wrong|cheat)(?P<visibly>, visibly)?(?: on (?P<base>\S+))?: (?P<what>\S.*)"
+)
 CELL = re.compile(r"# %% (?P<grade_id>\S+)")
 HIDDEN = "BEGIN HIDDEN TESTS"
 
@@ -75,6 +84,9 @@ class Answer:
     visibly: bool  # a wrong answer that the visible tests catch
     what: str
     cells: dict[str, str]  # grade_id -> the code replacing the model answer
+    base: str | None = None  # a cheat: the wrong answer whose cells it adds its code to
+
+    cheat = property(lambda self: self.base is not None)
 
     @property
     def key(self) -> str:
@@ -93,10 +105,16 @@ def read_answer(path: Path) -> Answer:
     if header is None:
         raise ValueError(
             f"{path}: the first line must be '# right: <what the student did>' or "
-            f"'# wrong: ...' (or '# wrong, visibly: ...'), not {lines[0]!r}"
+            f"'# wrong: ...' (or '# wrong, visibly: ...', or '# cheat on <wrong answer>: ...'), "
+            f"not {lines[0]!r}"
         )
-    if header["verdict"] == "right" and header["visibly"]:
+    if header["verdict"] != "wrong" and header["visibly"]:
         raise ValueError(f"{path}: 'visibly' describes a wrong answer only")
+    if (header["verdict"] == "cheat") != bool(header["base"]):
+        raise ValueError(
+            f"{path}: a cheat, and only a cheat, names the wrong answer it adds its code to: "
+            "'# cheat on <wrong answer>: <what the student did>'"
+        )
     cells: dict[str, list[str]] = {}
     current = None
     for number, line in enumerate(lines[1:], start=2):
@@ -116,11 +134,30 @@ def read_answer(path: Path) -> Answer:
         visibly=bool(header["visibly"]),
         what=header["what"],
         cells={grade_id: "\n".join(code).strip("\n") for grade_id, code in cells.items()},
+        base=header["base"],
     )
 
 
 def read_corpus(assignment: str) -> list[Answer]:
-    return [read_answer(path) for path in sorted((CORPUS / assignment).glob("*.py"))]
+    """The answers of ``assignment``, each cheat's code added to that of its wrong answer."""
+    answers = [read_answer(path) for path in sorted((CORPUS / assignment).glob("*.py"))]
+    named = {answer.name: answer for answer in answers}
+    return [on_base(answer, named) if answer.cheat else answer for answer in answers]
+
+
+def on_base(cheat: Answer, named: dict[str, Answer]) -> Answer:
+    """``cheat`` with the code of the wrong answer it names before its own, cell by cell."""
+    path = CORPUS / cheat.assignment / f"{cheat.name}.py"
+    base = named.get(cheat.base or "")
+    if base is None or base.right or base.cheat:
+        raise ValueError(f"{path}: '# cheat on {cheat.base}' names no wrong answer in "
+                         f"{path.parent}")  # fmt: skip
+    if set(cheat.cells) - set(base.cells):
+        raise ValueError(f"{path}: {base.name} replaces no cell "
+                         f"{sorted(set(cheat.cells) - set(base.cells))}")  # fmt: skip
+    cells = {gid: "\n\n".join(filter(None, [code, cheat.cells.get(gid)]))
+             for gid, code in base.cells.items()}  # fmt: skip
+    return dataclasses.replace(cheat, cells=cells)
 
 
 # --- What a test reads: names bound and read by the notebook's cells -------------------------
@@ -331,7 +368,9 @@ class HandIn:
     def admits(self, answer: Answer) -> bool:
         """Whether ``answer`` can join: no cell written twice, and no test reading a wrong
         answer and any other (its failure must be that answer's; a test that reads right
-        answers only must pass, whichever of them it reads)."""
+        answers only must pass, whichever of them it reads). A cheat goes alone."""
+        if answer.cheat or any(other.cheat for other in self.answers):
+            return False
         if any(set(answer.cells) & set(other.cells) for other in self.answers):
             return False
         together = [*self.answers, answer]
@@ -441,7 +480,8 @@ def caught_visibly(course: Course, handin: HandIn, test: str) -> bool:
     return line is not None and line < hidden
 
 
-ANSWERS = [answer for answers in corpus().values() for answer in answers]
+ANSWERS = [answer for answers in corpus().values() for answer in answers if not answer.cheat]
+CHEATS = [answer for answers in corpus().values() for answer in answers if answer.cheat]
 
 
 @pytest.mark.parametrize("answer", ANSWERS, ids=[answer.key for answer in ANSWERS])
@@ -475,7 +515,7 @@ def test_tests_reading_no_wrong_answer_earn_full_marks(graded: Graded, assignmen
     unread: set[str] = set()
     lost = []
     for handin in graded.handins:
-        if handin.notebook.assignment != assignment:
+        if handin.notebook.assignment != assignment or handin.answers[0].cheat:
             continue
         _, row = graded.rows[handin.answers[0].key]
         assert row is not None, f"{handin.student} has no score: {graded.failures}"
@@ -492,6 +532,30 @@ def test_tests_reading_no_wrong_answer_earn_full_marks(graded: Graded, assignmen
     assert not lost, f"tests that read no wrong answer lose points: {lost}"
 
 
+@pytest.mark.parametrize("cheat", CHEATS, ids=[cheat.key for cheat in CHEATS])
+def test_cheat_is_caught_and_earns_nothing(graded: Graded, cheat: Answer):
+    """Both checks name the change, the scan with the cell and the line; by the course's
+    setting (review) the notebook's tests are left to a person; and no test of the task scores
+    more than it does for the wrong answer alone."""
+    handin, row = graded.rows[cheat.key]
+    _, alone = graded.rows[f"{cheat.assignment}/{cheat.base}"]
+    assert row is not None and alone is not None, graded.failures
+    where = f"{cheat.key} ({cheat.what}), graded as {handin.student}"
+    scan = [reason for reason in row.reasons if "changes the tests' tools: " in reason]
+    guard = [reason for reason in row.reasons if "the hand-in replaced " in reason]
+    assert scan and guard, f"{where}: the scan found {scan}, the guard {guard}"
+    cells = [f"({grade_id}), line " for grade_id in cheat.cells]
+    assert any(cell in reason for reason in scan for cell in cells), scan
+    tests = {f"{handin.notebook.name.removesuffix('.ipynb')}/{t}" for t in handin.notebook.tests}
+    assert tests <= set(row.needs_manual_grade), f"{where}: not left to a person: {row}"
+    more = {
+        test: f"{row.cell(test).score:g} > {alone.cell(test).score:g}"
+        for test in cheat.tests
+        if row.cell(test).score > alone.cell(test).score
+    }
+    assert not more, f"{where} earns more than its wrong answer {cheat.base} on {more}"
+
+
 def test_grader_graded_every_hand_in(graded: Graded):
     assert not graded.failures, "\n\n".join(graded.failures)
     assert all(row is not None for _, row in graded.rows.values())
@@ -503,7 +567,7 @@ def test_grader_graded_every_hand_in(graded: Graded):
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_corpus_is_large_enough_and_well_formed(assignment: str):
     answers = read_corpus(assignment)
-    wrong = [a for a in answers if not a.right]
+    wrong = [a for a in answers if not a.right and not a.cheat]
     right = [a for a in answers if a.right]
     assert len(wrong) >= MIN_WRONG and len(right) >= MIN_RIGHT, (
         f"tests/answers/{assignment}/ holds {len(wrong)} wrong and {len(right)} right answers; "
@@ -526,11 +590,14 @@ def test_hand_ins_are_as_few_as_the_corpus_allows(assignment: str):
     hand-ins as the cell with the most answers has, and no more."""
     answers = read_corpus(assignment)
     per_cell: dict[str, int] = {}
-    for answer in answers:
+    for answer in (answer for answer in answers if not answer.cheat):
         for grade_id in answer.cells:
             per_cell[grade_id] = per_cell.get(grade_id, 0) + 1
     handins = pack(Notebook.read(COURSE, assignment), answers)
-    assert len(handins) == max(per_cell.values()), [[a.name for a in h.answers] for h in handins]
+    cheats = sum(answer.cheat for answer in answers)
+    assert len(handins) == max(per_cell.values()) + cheats, [
+        [a.name for a in h.answers] for h in handins
+    ]
 
 
 def accuracy_lines() -> list[str]:
@@ -538,7 +605,7 @@ def accuracy_lines() -> list[str]:
     lines = []
     for number, assignment in enumerate(ASSIGNMENTS, start=1):
         answers = read_corpus(assignment)
-        wrong = sum(not a.right for a in answers)
+        wrong = sum(not a.right and not a.cheat for a in answers)
         visibly = sum(a.visibly for a in answers)
         right = sum(a.right for a in answers)
         lines.append(
@@ -546,6 +613,13 @@ def accuracy_lines() -> list[str]:
             f"points on their task ({visibly} caught by the visible tests), {right} of {right} "
             "right answers earn full marks."
         )
+    cheats = [
+        cheat for assignment in ASSIGNMENTS for cheat in read_corpus(assignment) if cheat.cheat
+    ]
+    lines.append(
+        f"- Cheats: {len(cheats)} of {len(cheats)} hand-ins that change the tests' tools are "
+        "caught by both checks, and earn no point that their wrong answer does not."
+    )
     return lines
 
 

@@ -1,0 +1,223 @@
+"""A hand-in that changes the tests' tools (grading/tamper.py): what the scan of the student's
+cells finds and what it leaves alone, the guard's record and check (run here, in this process,
+as it runs in a hand-in's kernel), the course's setting, and a class graded with "zero".
+tests/test_answers.py grades the corpus of cheats with the real grader and its default, and
+holds every right and wrong answer of the corpus to no finding at all."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+from nbgrader.utils import is_grade, is_solution
+
+from grading import Course, GradingError, Limits, autograde, collect_grades, release_all
+from grading.tamper import WATCHED, action, guard, scan
+
+REPO = Path(__file__).resolve().parent.parent
+COURSE = Course(REPO)
+#: The exercise the cases below are written in, and its answer cell.
+ASSIGNMENT, CELL = "05_integrated_gradients", "complete"
+
+
+def source(assignment: str = ASSIGNMENT) -> nbformat.NotebookNode:
+    (path,) = COURSE.source_notebooks(assignment)
+    return nbformat.read(path, as_version=4)
+
+
+def with_answer(code: str, nb: nbformat.NotebookNode | None = None) -> nbformat.NotebookNode:
+    """The exercise with ``code`` as the student's code of its answer cell ``CELL``."""
+    nb = copy.deepcopy(nb or source())
+    (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == CELL]
+    cell.source = code
+    return nb
+
+
+#: Student code -> what the scan must say about it.
+FOUND = {
+    "torch.allclose = lambda *a, **k: True": "line 1: torch.allclose replaced",
+    "import numpy as _np\n_np.allclose = lambda *a, **k: True": "line 2: numpy.allclose replaced",
+    "torch.Tensor.__eq__ = lambda self, other: True": "torch.Tensor.__eq__ replaced",
+    "type(images).__eq__ = None": "__eq__ of type(images) replaced",
+    "T = torch.Tensor\nT.all = None": "line 2: torch.Tensor.all replaced",
+    "import builtins\nbuiltins.abs = len": "builtins.abs replaced",
+    "__builtins__.abs = len": "builtins.abs replaced",
+    "__builtins__['abs'] = len": "builtins.abs replaced",
+    "import sys\nsys.modules['torch'] = None": "sys.modules['torch'] replaced",
+    "import sys\nsys.modules.update(torch=None)": "sys.modules changed (update)",
+    "del torch.allclose": "torch.allclose deleted",
+    "setattr(torch, 'allclose', None)": "torch.allclose changed by setattr",
+    "vars(torch)['allclose'] = None": "torch.allclose replaced",
+    "torch.__dict__.update(allclose=None)": "torch changed (update)",
+    "object.__setattr__(torch, 'allclose', None)": "an attribute changed by __setattr__",
+    "from lib import attribution\nattribution.integrated_gradients = None": (
+        "lib.attribution.integrated_gradients replaced"
+    ),
+    "__import__('torch').allclose = None": "torch.allclose replaced",
+    "exec('torch.allclose = None')": "torch.allclose replaced (in the string exec runs)",
+    "exec('torch.' + 'allclose = None')": "code built at run time, run by exec",
+    "eval(compile(text, 'x', 'exec'))": "code built at run time, run by compile",
+    "__import__(name)": "a module's name built at run time, run by __import__",
+    "torch = None": "torch (which the course's cells import) rebound",
+    "import numpy as torch": "torch (which the course's cells import) rebound",
+    "globals()['torch'] = None": "torch (which the course's cells import) rebound",
+    "def f():\n    global torch\n    torch = None": "line 3: torch (which the course's",
+    "%matplotlib inline\ntorch.allclose = None": "line 2: torch.allclose replaced",
+}
+
+#: Student code the scan leaves alone: it changes nothing that the tests use.
+CLEAN = [
+    "import torch\nimport numpy as np\nfrom lib import attribution",
+    "model = torch.nn.Linear(2, 1)\nmodel.weight.data = torch.zeros(1, 2)\nmodel.bias = None",
+    "def f(torch):\n    torch = 1\n    return [torch for torch in range(3)]",
+    "class Net(torch.nn.Module):\n    def __eq__(self, other):\n        return True",
+    "f = lambda x: x\nf.__doc__ = 'the identity'",
+    "import matplotlib.pyplot as plt\nplt.rcParams['figure.dpi'] = 100",
+    "import os\nos.environ['X'] = '1'",
+    "exec('x = 1')\nvalue = eval('1 + 1')\nimport importlib\nimportlib.import_module('math')",
+    "import re\npattern = re.compile(text)\nmodel.eval()",
+    "this is not python",
+]
+
+
+@pytest.mark.parametrize("code", FOUND)
+def test_scan_finds_a_change_with_its_cell_and_line(code: str):
+    found = scan(with_answer(code), source())
+    expected = f"cell {_position()} ({CELL}), "
+    assert any(expected in f and FOUND[code] in f for f in found), found
+
+
+@pytest.mark.parametrize("code", CLEAN)
+def test_scan_leaves_code_that_changes_no_tool_alone(code: str):
+    assert scan(with_answer(code), source()) == []
+
+
+def test_scan_leaves_out_the_courses_locked_cells():
+    """The grader puts them back before the hand-in runs: a change there changes nothing."""
+    nb = source()
+    setup = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("locked"))
+    setup.source += "\ntorch.allclose = None"
+    assert scan(nb, source()) == []
+
+
+def test_scan_reads_a_cell_the_student_added():
+    nb = source()
+    nb.cells.insert(0, nbformat.v4.new_code_cell("import torch\ntorch.allclose = None"))
+    assert scan(nb, source()) == ["cell 1, line 2: torch.allclose replaced"]
+
+
+@pytest.mark.parametrize("assignment", COURSE.source_assignments())
+def test_the_courses_own_cells_pass_the_scan(assignment: str):
+    """Set-up, solutions, the cells that run them and show results, read as if a student had
+    written them all: no finding. (Test cells are left out: they swap the course's functions
+    for refusals, and put them back.)"""
+    nb = source(assignment)
+    nb.cells = [cell for cell in nb.cells if not (is_grade(cell) and not is_solution(cell))]
+    assert nb.cells and scan(nb, nbformat.v4.new_notebook()) == []
+
+
+def _position() -> int:
+    nb = source()
+    grade_ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    return grade_ids.index(CELL) + 1
+
+
+# --- The guard, as it runs in a kernel ----------------------------------------------------
+
+
+@pytest.fixture
+def check():
+    """The guard's check, recorded over this process's modules and a notebook namespace."""
+    import numpy as np
+
+    import lib.attribution
+
+    namespace = {"torch": torch, "np": np, "attribution": lib.attribution}
+    changed = guard(WATCHED, namespace)
+    yield lambda: changed().split("\n") if changed() else []
+    assert changed() == "", "a test left a change behind"
+
+
+def test_guard_finds_nothing_unchanged(check):
+    assert check() == []
+
+
+def test_guard_names_each_replaced_tool(check, monkeypatch: pytest.MonkeyPatch):
+    import builtins
+
+    import lib.attribution
+
+    monkeypatch.setattr(torch, "allclose", lambda *a, **k: True)
+    monkeypatch.setattr(torch.Tensor, "__eq__", lambda self, other: True, raising=False)
+    monkeypatch.setattr(builtins, "abs", len)
+    monkeypatch.setattr(lib.attribution, "integrated_gradients", len)
+    monkeypatch.setitem(sys.modules, "torch.overrides", types.ModuleType("torch.overrides"))
+    assert set(check()) == {
+        "torch.allclose",
+        "torch.Tensor.__eq__",
+        "builtins.abs",
+        "lib.attribution.integrated_gradients",
+        "sys.modules['torch.overrides']",
+    }
+    monkeypatch.undo()
+    assert check() == []
+
+
+def test_guard_watches_the_notebooks_module_names(check):
+    import numpy as np
+
+    namespace = {"torch": torch, "np": np}
+    changed = guard(WATCHED, namespace)
+    namespace["np"] = types.SimpleNamespace(**{**vars(np), "allclose": lambda *a, **k: True})
+    assert changed() == "np"
+
+
+# --- The setting --------------------------------------------------------------------------
+
+
+def _course(root: Path, setting: str) -> Course:
+    root.mkdir(parents=True, exist_ok=True)
+    config = (REPO / "nbgrader_config.py").read_text(encoding="utf-8")
+    (root / "nbgrader_config.py").write_text(config + f"\nc.Tampering.action = {setting!r}\n")
+    return Course(root)
+
+
+def test_the_course_flags_for_review_by_default():
+    assert action(COURSE) == "review"
+
+
+def test_an_unknown_setting_is_refused_by_name(tmp_path: Path):
+    with pytest.raises(GradingError, match=r"nbgrader_config.py: c.Tampering.action is 'fail'"):
+        action(_course(tmp_path, "fail"))
+
+
+@pytest.mark.grading
+@pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
+def test_zero_scores_a_changing_hand_in_0_without_running_it(tmp_path: Path):
+    """With "zero", a hand-in whose cells replace torch.allclose scores 0, the reason names
+    the cell and the line, and nothing is left to a person (nor run: no kernel starts)."""
+    course = _course(tmp_path, "zero")
+    shutil.copytree(REPO / "solutions" / ASSIGNMENT, tmp_path / "solutions" / ASSIGNMENT)
+    release_all(course)
+    (answer,) = [
+        c for c in source().cells if c.metadata.get("nbgrader", {}).get("grade_id") == CELL
+    ]
+    solved = with_answer(answer.source + "\ntorch.allclose = lambda *a, **k: True")
+    folder = course.submitted_dir / "cheat" / ASSIGNMENT
+    folder.mkdir(parents=True)
+    nbformat.write(solved, folder / f"{ASSIGNMENT}.ipynb")
+    result = autograde(course, jobs=1, limits=Limits.of(course), progress=False)
+    assert result.ok, result.failures
+    (row,) = collect_grades(course)
+    assert row.auto_score == 0 < row.auto_max_score
+    assert not row.needs_manual_grade, row
+    (reason,) = row.reasons
+    assert f"({CELL}), line " in reason and "torch.allclose replaced" in reason, reason
+    assert reason.endswith("[scored 0]"), reason
+    assert not list((course.autograded_dir / "cheat" / ASSIGNMENT).glob("*.ipynb"))
