@@ -28,8 +28,8 @@ from nbgrader.utils import is_grade, is_locked
 from .course import Course, GradingError, describe_cell, grade_id
 
 #: What the guard watches: modules and classes whose attributes the tests call, and a package
-#: with ``.*``: it and its modules. A module that the notebook has not imported when the
-#: student's first cell runs is left out, with every name below it.
+#: with ``.*``: it and its modules. The guard imports those the notebook has not imported yet
+#: (a student's cell may come first), and leaves out what is not installed.
 WATCHED = ("builtins", "torch", "torch.Tensor", "torch.nn.Module", "torch.nn.functional",
            "torch.autograd", "torch.fft", "torch.testing", "numpy", "numpy.fft", "numpy.testing",
            "lib.*")  # fmt: skip
@@ -271,18 +271,15 @@ def guard(watched: tuple, namespace: dict) -> "Callable[[], str]":  # noqa: UP03
     def static(cls: type, key: str) -> object:  # the attribute as the class holds it
         return next((vars(base)[key] for base in cls.__mro__ if key in vars(base)), missing)
 
-    names = []
-    for name in (n for n in watched if n.split(".")[0] in sys.modules):
-        package = name.removesuffix(".*")
-        names.append(package)
-        if name.endswith(".*"):
-            modules = pkgutil.iter_modules(find(package).__path__)
-            names += [f"{package}.{m.name}" for m in modules if not m.name.startswith("_")]
     spaces = {}  # all imported first: an import may change another module (torch.manual_seed)
-    for name in names:
+    for name in watched:
+        package = name.removesuffix(".*")
         try:
-            spaces[name] = find(name)
-        except (ImportError, AttributeError):  # not in this version of the package
+            spaces[package] = find(package)
+            modules = pkgutil.iter_modules(spaces[package].__path__) if name != package else []
+            for module in (m.name for m in modules if not m.name.startswith("_")):
+                spaces[f"{package}.{module}"] = find(f"{package}.{module}")
+        except (ImportError, AttributeError):  # not installed, or not in this version
             pass
     mappings, classes = [], []  # (label, mapping or class, key, value)
     for name, space in spaces.items():
@@ -292,7 +289,7 @@ def guard(watched: tuple, namespace: dict) -> "Callable[[], str]":  # noqa: UP03
             mappings += [(f"{name}.{key}", vars(space), key, value)
                          for key, value in vars(space).items()
                          if callable(value) or isinstance(value, types.ModuleType)]  # fmt: skip
-    roots = {name.split(".")[0] for name in names}
+    roots = {name.split(".")[0] for name in spaces}
     loaded = list(sys.modules.items())
     mappings += [(f"sys.modules[{key!r}]", sys.modules, key, value)
                  for key, value in loaded if key.split(".")[0] in roots]  # fmt: skip

@@ -46,6 +46,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearSolutions
 
 from grading import Course, GradeRow, Limits, autograde, collect_grades, release_all
+from grading.tamper import scan
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "answers"
@@ -582,6 +583,16 @@ def test_corpus_is_large_enough_and_well_formed(assignment: str):
             assert not missing, f"{answer.key}: its task has no test cell {missing}"
             reads = notebook.influence(answer, [answer])
             assert set(answer.tests) & reads, f"{answer.key}: {answer.tests} never read it"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_scan_finds_the_cheats_and_nothing_else(assignment: str):
+    """The grader's reading of the student's cells (:func:`grading.tamper.scan`), before any
+    kernel: every cheat is found, no right or wrong answer is."""
+    notebook = Notebook.read(COURSE, assignment)
+    for answer in read_corpus(assignment):
+        found = scan(HandIn("", notebook, [answer]).build(notebook.source), notebook.source)
+        assert bool(found) == answer.cheat, f"{answer.key} ({answer.what}): {found}"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

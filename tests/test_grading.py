@@ -187,6 +187,8 @@ class Bad:
     reason: str | None = None
     #: (cell, ename): the error output the bad code must leave in that cell
     error: str | None = None
+    #: it changes the tests' tools: its tests are left to a person (c.Tampering.action)
+    review: bool = False
 
 
 @dataclass
@@ -354,7 +356,12 @@ CORPUS: dict[str, Bad] = {
         error="ModuleNotFoundError",
     ),
     "tests_assert_true": Bad(_tests_asserting_true, "zero"),
-    "hides_failures": Bad(new_cell(HIDE_FAILURES, base="released"), "zero"),
+    "hides_failures": Bad(
+        new_cell(HIDE_FAILURES, base="released"),
+        "zero",
+        "changes the tests' tools: {cell}, line 5: builtins.AssertionError replaced",
+        review=True,
+    ),
     "reads_hidden_tests": Bad(new_cell(READ_HIDDEN), "full"),
     "invalid_json": Bad(lambda parts: b'{"cells": [', "zero", "not valid JSON"),
     "old_nbformat": Bad(_old_nbformat, "zero", "nbformat version 3; expected 4"),
@@ -720,7 +727,14 @@ def _where(nb: NotebookNode | bytes, reason: str) -> str:
         i
         for i, cell in enumerate(nb.cells)
         if cell.source.split("\n")[0]
-        in {"import os", "import ctypes", "while True:", "import signal", "import numpy as np"}
+        in {
+            "import os",
+            "import ctypes",
+            "while True:",
+            "import signal",
+            "import numpy as np",
+            "import builtins, sys",
+        }
     )
     grade = _nbgrader(nb.cells[index]).get("grade_id")
     return reason.format(cell=f"cell {index + 1}" + (f" ({grade})" if grade else ""))
@@ -743,8 +757,9 @@ def check_bad_hand_in(
         expected = row.auto_max_score - sum(cell.max_score for cell in lost)
     assert row.auto_score == expected, f"{kind}: {row.auto_score} points, reasons {row.reasons}"
     tests = [cell for cell in row.cells if cell.autograded]
-    assert not [cell.name for cell in tests if cell.needs_manual_grade], (
-        f"{kind}: tests left for manual grading instead of scored"
+    left = [cell.name for cell in tests if cell.needs_manual_grade]
+    assert len(left) == (len(tests) if bad.review else 0), (
+        f"{kind}: {left} of the tests left for manual grading"
     )
     if bad.reason is None:
         assert row.reasons == (), f"{kind}: unexpected reasons {row.reasons}"
