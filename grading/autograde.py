@@ -81,12 +81,18 @@ class Outcome:
     tampering: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
+    def start(cls, submission: Submission) -> Outcome:
+        """Before anything ran: what the plan found."""
+        tampering = {name: list(found) for name, found in submission.tampering.items()}
+        return cls(submission, notes=dict(submission.notes), tampering=tampering)
+
+    @classmethod
     def zero(cls, submission: Submission, reason: str = "", failure: str | None = None) -> Outcome:
         """Nothing executed: every notebook that would have run scores 0 for ``reason``."""
-        notes = {path.name: reason for path in submission.runnable if reason}
-        tampering = {name: list(found) for name, found in submission.tampering.items()}
-        return cls(submission, notes={**submission.notes, **notes}, failure=failure,
-                   tampering=tampering)  # fmt: skip
+        outcome = cls.start(submission)
+        outcome.notes.update({path.name: reason for path in submission.runnable if reason})
+        outcome.failure = failure
+        return outcome
 
 
 @dataclass

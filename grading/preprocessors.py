@@ -161,7 +161,7 @@ class LimitedExecute(Execute):
         except (KeyError, TypeError, ValueError, SyntaxError):
             text = None  # the check did not run: the hand-in changed the guard itself
         if not isinstance(text, str):
-            return ["the grader's guard of them"]
+            return ["the grader's check"]
         return text.split("\n") if text else []
 
     def _kernel_end(self) -> str:

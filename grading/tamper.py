@@ -186,11 +186,20 @@ class _Scan(ast.NodeVisitor):
         self.generic_visit(node)
 
     def _own_scope(self, node: ast.AST) -> None:
+        """A function, class or comprehension: the names it binds hide the imported ones."""
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             self.rebound(node, node.name)
+        inner = list(ast.walk(node))[1:]
+        declared = {name for n in inner if isinstance(n, ast.Global) for name in n.names}
+        own = {n.arg for n in inner if isinstance(n, ast.arg)}
+        own |= {n.id for n in inner if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+        outer, self.imported = (
+            self.imported,
+            {name: path for name, path in self.imported.items() if name not in own - declared},
+        )
         self.depth += 1
         self.generic_visit(node)
-        self.depth -= 1
+        self.depth, self.imported = self.depth - 1, outer
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = visit_ClassDef = _own_scope
     visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _own_scope

@@ -151,7 +151,7 @@ def run(job: Job) -> Outcome:
             "LimitedExecute.report_dir": str(reports),
         },
     )
-    outcome = Outcome.zero(sub)  # its notes and tampering, before the notebooks' own
+    outcome = Outcome.start(sub)
     autograded = ws / "course" / "autograded" / sub.student / sub.assignment
     for path in sub.runnable:
         outcome.executed[path.name] = nbformat.read(autograded / path.name, as_version=4)

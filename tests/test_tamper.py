@@ -68,6 +68,8 @@ FOUND = {
     "import numpy as torch": "torch (which the course's cells import) rebound",
     "globals()['torch'] = None": "torch (which the course's cells import) rebound",
     "def f():\n    global torch\n    torch = None": "line 3: torch (which the course's",
+    "def f():\n    global torch\n    torch.allclose = None": "line 3: torch.allclose replaced",
+    "def f(x):\n    torch.allclose = x": "line 2: torch.allclose replaced",
     "%matplotlib inline\ntorch.allclose = None": "line 2: torch.allclose replaced",
 }
 
@@ -76,6 +78,7 @@ CLEAN = [
     "import torch\nimport numpy as np\nfrom lib import attribution",
     "model = torch.nn.Linear(2, 1)\nmodel.weight.data = torch.zeros(1, 2)\nmodel.bias = None",
     "def f(torch):\n    torch = 1\n    return [torch for torch in range(3)]",
+    "def f(data):\n    data.x = 1\n\ndef g():\n    train = Trainer()\n    train.steps = 3",
     "class Net(torch.nn.Module):\n    def __eq__(self, other):\n        return True",
     "f = lambda x: x\nf.__doc__ = 'the identity'",
     "import matplotlib.pyplot as plt\nplt.rcParams['figure.dpi'] = 100",
@@ -197,27 +200,44 @@ def test_an_unknown_setting_is_refused_by_name(tmp_path: Path):
         action(_course(tmp_path, "fail"))
 
 
+#: Replaces torch.allclose where the scan cannot see it: setattr fetched from builtins' dict.
+UNSEEN = "vars(__builtins__)['set' + 'attr'](torch, 'allclose', lambda *a, **k: True)"
+
+
 @pytest.mark.grading
 @pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
-def test_zero_scores_a_changing_hand_in_0_without_running_it(tmp_path: Path):
-    """With "zero", a hand-in whose cells replace torch.allclose scores 0, the reason names
-    the cell and the line, and nothing is left to a person (nor run: no kernel starts)."""
+def test_zero_scores_a_changing_hand_in_0(tmp_path: Path):
+    """With "zero", a hand-in whose cells replace torch.allclose scores 0 without running, the
+    reason naming the cell and the line; one that the guard alone catches scores 0 too, the
+    test cells that passed before the change included; nothing is left to a person."""
     course = _course(tmp_path, "zero")
     shutil.copytree(REPO / "solutions" / ASSIGNMENT, tmp_path / "solutions" / ASSIGNMENT)
     release_all(course)
     (answer,) = [
         c for c in source().cells if c.metadata.get("nbgrader", {}).get("grade_id") == CELL
     ]
-    solved = with_answer(answer.source + "\ntorch.allclose = lambda *a, **k: True")
-    folder = course.submitted_dir / "cheat" / ASSIGNMENT
-    folder.mkdir(parents=True)
-    nbformat.write(solved, folder / f"{ASSIGNMENT}.ipynb")
-    result = autograde(course, jobs=1, limits=Limits.of(course), progress=False)
+    assert scan(with_answer(UNSEEN), source()) == []
+    for student, code in {
+        "seen": "torch.allclose = lambda *a, **k: True",
+        "unseen": UNSEEN,
+    }.items():
+        folder = course.submitted_dir / student / ASSIGNMENT
+        folder.mkdir(parents=True)
+        nbformat.write(with_answer(f"{answer.source}\n{code}"), folder / f"{ASSIGNMENT}.ipynb")
+    result = autograde(course, jobs=2, limits=Limits.of(course), progress=False)
     assert result.ok, result.failures
-    (row,) = collect_grades(course)
-    assert row.auto_score == 0 < row.auto_max_score
-    assert not row.needs_manual_grade, row
-    (reason,) = row.reasons
-    assert f"({CELL}), line " in reason and "torch.allclose replaced" in reason, reason
-    assert reason.endswith("[scored 0]"), reason
-    assert not list((course.autograded_dir / "cheat" / ASSIGNMENT).glob("*.ipynb"))
+    seen, unseen = collect_grades(course)
+    for row in (seen, unseen):
+        assert row.auto_score == 0 < row.auto_max_score and not row.needs_manual_grade, row
+        (reason,) = row.reasons
+        assert reason.endswith("[scored 0]"), reason
+    assert f"({CELL}), line " in seen.reasons[0] and "torch.allclose replaced" in seen.reasons[0]
+    assert not list((course.autograded_dir / "seen" / ASSIGNMENT).glob("*.ipynb")), "it ran"
+    assert "the hand-in replaced torch.allclose before cell " in unseen.reasons[0]
+    ran = nbformat.read(course.autograded_dir / "unseen" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+    errors = {
+        cell.metadata.nbgrader.grade_id: [o.ename for o in cell.outputs if o.output_type == "error"]
+        for cell in ran.cells
+        if is_grade(cell) and not is_solution(cell)
+    }
+    assert errors[f"{CELL}-tests"] == ["ToolsReplaced"] and errors["ig-tests"] == [], errors
