@@ -631,6 +631,7 @@ def test_solution_earns_every_autograded_point(graded: Graded, assignment: str):
     failed = [cell.name for cell in row.cells if cell.autograded and cell.score < cell.max_score]
     assert not failed, f"the reference solution fails {failed} of {assignment}"
     assert row.auto_score == row.auto_max_score > 0
+    assert row.reasons == (), f"the reference solution of {assignment} is flagged: {row.reasons}"
     # Written answers are left to a person: listed as needing manual grading, not as failures.
     manual = {grade_id(cell) for cell in graded.source_cells(assignment, is_manual)}
     assert {cell.cell for cell in row.cells if cell.needs_manual_grade} == manual
