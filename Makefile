@@ -14,7 +14,8 @@ STAMP := $(VENV)/.installed
 # outside wins.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help setup mathjax browser course-models book check test lint lab validate exercises grade grade-slurm train-slurm \
+.PHONY: help setup mathjax browser course-models book check test lint lab validate exercises due grade \
+	grade-slurm train-slurm \
 	collect export feedback-zip clean
 
 help:
@@ -28,6 +29,8 @@ help:
 	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader; time changed solutions"
 	@echo "make slides     after make book: the lecture's slides, a reveal.js deck per chapter, in _build/slides"
 	@echo "make pdf        after make book: the book (and each deck) as PDF in _build/pdf"
+	@echo "make due ASSIGNMENT=<assignment> DUE=\"2025-01-31 23:59 Europe/Berlin\""
+	@echo "                an assignment's due date in the gradebook (late hand-ins: nbgrader_config.py)"
 	@echo "make grade      autograde every submission in submitted/<student>/<assignment>/ (JOBS=N)"
 	@echo "make grade-slurm  the same grading as a Slurm job array (c.Slurm in nbgrader_config.py)"
 	@echo "make train-slurm  train the course models as a Slurm job (SLURM_TRAIN=\"sbatch options\")"
@@ -120,16 +123,22 @@ lint: setup
 
 # The test suite in tiers (markers declared in pyproject.toml): `make check` runs the tests of
 # none of the expensive kinds below, `make test` runs all of them.
-EXPENSIVE := notebooks or grading or slurm or browser or lab or book
+EXPENSIVE := notebooks or grading or slurm or browser or lab or book or arithmetic
 
 check: lint
 	$(BIN)/pytest -m "not ($(EXPENSIVE))" --durations=15 tests
 
 # nbval re-executes every chapter and solution notebook (exercises hold unsolved stubs;
-# tests/test_grading.py runs them through the autograder instead). tests/test_book.py
-# builds the book with warnings as errors.
-test: lint mathjax revealjs browser course-models
-	$(BIN)/pytest --nbval-lax --nbval-cell-timeout=600 --durations=40 tests chapters solutions
+# tests/test_grading.py runs them through the autograder instead). The chapters go first:
+# their executed notebooks go into the book's execution cache (conftest.py), so that the book
+# that tests/ build afterwards (make book, with warnings as errors) executes none again.
+#
+# Two arithmetics in one run: the course models that are not cached yet are computed on one
+# thread, the chapters run on all cores, and every chapter's checks must hold for pictures
+# and networks computed with the other's rounding (a fresh clone, as in CI, computes them all).
+test: lint mathjax revealjs browser setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m lib course-models
+	$(BIN)/pytest --nbval-lax --nbval-cell-timeout=600 --durations=25 chapters solutions tests
 
 # JupyterLab refuses to run as root (Docker, cloud notebooks) unless told it may. The server
 # runs from the repository root, where nbgrader's Validate button finds nbgrader_config.py;
@@ -150,6 +159,14 @@ validate: setup
 # of its slowest cell in solutions/<assignment>/timing.json: the grader's per-cell limit.
 exercises: setup
 	$(BIN)/python -m grading release
+
+# An assignment's due date in the gradebook (created where missing): hand-ins whose
+# timestamp.txt is later are late, and c.LateSubmissionPlugin in nbgrader_config.py says what
+# that costs. DUE: a date, a time and a time zone, e.g. DUE="2025-01-31 23:59 Europe/Berlin".
+due: setup
+	@test -n "$(ASSIGNMENT)" -a -n "$(DUE)" || \
+	  { echo 'usage: make due ASSIGNMENT=<assignment> DUE="2025-01-31 23:59 Europe/Berlin"' >&2; exit 2; }
+	$(BIN)/python -m grading due "$(ASSIGNMENT)" "$(DUE)"
 
 # JOBS hand-ins are graded at once (default: every core). The limits per hand-in (time per cell
 # and notebook, memory, CPU time) are set in nbgrader_config.py; `python -m grading grade

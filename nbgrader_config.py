@@ -90,7 +90,8 @@ c.LimitedExecute.execute_retries = 2
 
 # The steps that turn an executed hand-in into its HTML feedback: nbgrader's default list, with
 # ClearHiddenTests replaced by grading.preprocessors.HideHiddenTests, which also withholds every
-# output that quotes a hidden test (a failing hidden assert's traceback, say).
+# output that quotes a hidden test's code (a failing hidden assert's traceback, say) but keeps
+# the message of a failing test's assert.
 c.GenerateFeedback.preprocessors = [
     "grading.preprocessors.HideHiddenTests",
     "nbgrader.preprocessors.GetGrades",

@@ -1,5 +1,6 @@
-"""Command line: ``python -m grading {release,grade,report}`` (``make exercises``, ``make
-grade``): ``release`` regenerates ``exercises/`` and times changed solutions; ``grade`` grades
+"""Command line: ``python -m grading {release,due,grade,report}`` (``make exercises``, ``make
+due``, ``make grade``): ``release`` regenerates ``exercises/`` and times changed solutions;
+``due`` sets an assignment's due date in the gradebook; ``grade`` grades
 ``submitted/`` (here or ``--slurm``), prints the table, writes ``grades.csv`` and ``feedback/``;
 ``report`` prints and writes them from the gradebook.
 
@@ -21,7 +22,7 @@ from sqlalchemy.exc import SAWarning
 from . import slurm
 from .autograde import autograde
 from .course import LOG, REPO, Course, GradingError, Limits
-from .release import release, release_all, slowest_cell, stale_releases, time_solution
+from .release import release, release_all, set_due_date, slowest_cell, stale_releases, time_solution
 from .report import collect_grades, format_table, hand_back, write_csv
 
 #: The options of ``grade`` that change a limit of ``nbgrader_config.py``, and which.
@@ -56,6 +57,9 @@ def _parser(course: Course) -> argparse.ArgumentParser:
     steps = parser.add_subparsers(dest="step", required=True, metavar="STEP")
     rel = steps.add_parser("release", help="regenerate exercises/ and time the solutions")
     rel.add_argument("assignments", nargs="*", help="default: every one in solutions/")
+    due = steps.add_parser("due", help="set an assignment's due date in the gradebook")
+    due.add_argument("assignment", help="an assignment of solutions/")
+    due.add_argument("when", help='the due date and time, e.g. "2025-01-31 23:59 Europe/Berlin"')
     grade = steps.add_parser("grade", help="autograde submitted/, print the scores, write CSV")
     report = steps.add_parser("report", help="print the gradebook's scores, write the CSV")
     for step in (grade, report):
@@ -118,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.step == "release":
             _release(course, args.assignments)
+            return 0
+        if args.step == "due":
+            when = set_due_date(course, args.assignment, args.when)
+            print(f"{args.assignment} is due {when:%Y-%m-%d %H:%M} UTC ({course.gradebook})")
             return 0
         csv = (args.csv or course.root / "grades.csv").resolve()
         if args.step == "report":

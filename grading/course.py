@@ -12,12 +12,12 @@ import types
 import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from nbgrader.apps.api import NbGraderAPI
-from nbgrader.coursedir import CourseDirectory
-from nbgrader.utils import find_all_files
 from traitlets.config import Config, PyFileConfigLoader
+
+if TYPE_CHECKING:
+    from nbgrader.coursedir import CourseDirectory
 
 #: The nbgrader configuration file, at the course root: every setting and limit of the grader.
 CONFIG_FILE = "nbgrader_config.py"
@@ -80,6 +80,10 @@ class Course:
 
     def coursedir(self, cfg: Config | None = None) -> CourseDirectory:
         """nbgrader's view of the folder, configured by ``cfg`` (default: :meth:`config`)."""
+        # nbgrader is imported where it is used: importing it takes a second or more, which
+        # the sandbox's kernel launcher (grading.sandbox, this module's JSON) need not pay.
+        from nbgrader.coursedir import CourseDirectory
+
         return CourseDirectory(config=cfg if cfg is not None else self.config())
 
     def step_dir(self, step: str) -> Path:
@@ -121,6 +125,8 @@ class Course:
         """The files of the folder ``source`` into ``dest``, but its notebooks, its links and
         what ``CourseDirectory.ignore`` names (as nbgrader copies an assignment's files)."""
         ignore = [*self.coursedir().ignore, "*.ipynb"]
+        from nbgrader.utils import find_all_files
+
         for path in map(Path, find_all_files(str(source), ignore)):
             if not path.is_symlink():
                 (dest / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
@@ -130,12 +136,10 @@ class Course:
         """Run ``NbGraderAPI.<step>(*args)`` on this course, configured with ``overrides``;
         its failure becomes a :class:`GradingError` naming ``what``, quoting nbgrader's errors.
         """
-        if shutil.which("alembic") is None:
-            # nbgrader runs `alembic` to stamp a new gradebook: the environment's scripts must
-            # be on PATH even where its interpreter is called directly, not activated.
-            scripts = sysconfig.get_path("scripts")
-            os.environ["PATH"] = os.pathsep.join([scripts, os.environ.get("PATH", "")])
+        scripts_on_path()
         cfg = self.config(**overrides)
+        from nbgrader.apps.api import NbGraderAPI
+
         api = NbGraderAPI(coursedir=self.coursedir(cfg), config=cfg, log=LOG)
         result = getattr(api, step)(*args)
         if not result["success"]:
@@ -143,6 +147,15 @@ class Course:
             starts = [log.find(level) for level in ("[ERROR]", "[CRITICAL]") if level in log]
             details = log[min(starts) :] if starts else result["error"].strip().splitlines()[-1]
             raise GradingError(f"{what} failed:\n{details.strip()}")
+
+
+def scripts_on_path() -> None:
+    """Put this environment's scripts on ``PATH`` where ``alembic`` is missing: nbgrader runs
+    `alembic` to stamp a new gradebook, which fails where the interpreter is called directly
+    (``.venv/bin/python``) and the environment is not activated."""
+    if shutil.which("alembic") is None:
+        scripts = sysconfig.get_path("scripts")
+        os.environ["PATH"] = os.pathsep.join([scripts, os.environ.get("PATH", "")])
 
 
 @dataclass(frozen=True)

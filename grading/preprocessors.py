@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ast
+import io
 import itertools
 import json
 import re
 import secrets
 import time
+import tokenize
 from pathlib import Path
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -227,29 +229,55 @@ def _mark_not_run(nb: NotebookNode, stopped_at: int, reason: str) -> None:
 # --- Feedback without the hidden tests -------------------------------------------------------
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-#: Lines shorter than this (``)``, ``else:``) say nothing about a hidden test.
+#: Code shorter than this (``)``, ``else:``) says nothing about a hidden test.
 _MIN_SECRET = 10
 WITHHELD = "[output withheld: it quotes the grader's hidden tests]"
+#: What a failing hidden test without a message of its own shows.
+HIDDEN_FAILED = "a hidden test failed (its code is not shown)"
+# f-strings are one STRING token up to Python 3.11, from 3.12 on FSTRING_START ... FSTRING_END.
+_FSTRING = (getattr(tokenize, "FSTRING_START", -1), getattr(tokenize, "FSTRING_END", -1))
+
+
+def _code_lines(source: str) -> list[str]:
+    """The lines of ``source`` with each string literal replaced by a NUL character: the
+    messages of a test's asserts are written for the student, its code is not."""
+    lines, spans, depth, begin = source.split("\n"), [], 0, (0, 0)
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == _FSTRING[0]:
+                begin, depth = token.start if depth == 0 else begin, depth + 1
+            elif token.type == _FSTRING[1]:
+                depth -= 1
+                spans += [(begin, token.end)] if depth == 0 else []
+            elif token.type == tokenize.STRING and depth == 0:
+                spans.append((token.start, token.end))
+    except (tokenize.TokenError, SyntaxError):  # not Python (a magic): every line is code
+        return lines
+    for (row, col), (end_row, end_col) in reversed(spans):
+        joined = lines[row - 1][:col] + "\0" + lines[end_row - 1][end_col:]
+        lines[row - 1 : end_row] = [joined] + [""] * (end_row - row)
+    return lines
 
 
 class HideHiddenTests(ClearHiddenTests):
     """nbgrader's :class:`~nbgrader.preprocessors.ClearHiddenTests` for feedback: cuts the hidden
-    test regions out of the cells, and also withholds every output that quotes them (a failing
-    hidden assert's traceback, or a hand-in that printed them)."""
+    test regions out of the cells, and also withholds every output that quotes their code (a
+    failing hidden assert's traceback, or a hand-in that printed them). A failing test's error
+    keeps its message (the assert's, written for the student) when that quotes no code."""
 
     def preprocess(self, nb, resources):
         visible: set[str] = set()
         hidden: set[str] = set()
         for cell in nb.cells:
             inside = False
-            for line in cell.source.split("\n"):
+            for line, code in zip(cell.source.split("\n"), _code_lines(cell.source), strict=True):
                 if self.begin_test_delimeter in line:
                     inside = True
                 elif self.end_test_delimeter in line:
                     inside = False
                 else:
-                    (hidden if inside else visible).add(line.strip())
-        self._secrets = {line for line in hidden - visible if len(line) >= _MIN_SECRET}
+                    (hidden if inside else visible).update(p.strip() for p in code.split("\0"))
+        self._secrets = {code for code in hidden - visible if len(code) >= _MIN_SECRET}
         return super().preprocess(nb, resources)
 
     def _quotes_secret(self, text: str) -> bool:
@@ -265,8 +293,11 @@ class HideHiddenTests(ClearHiddenTests):
             if output.output_type == "error":
                 text = "\n".join([output.get("evalue", ""), *output.get("traceback", [])])
                 if self._quotes_secret(text):
-                    output.evalue = "a hidden test failed (its code is not shown)"
-                    output.traceback = [f"{output.ename}: {output.evalue}"]
+                    message = _ANSI.sub("", output.get("evalue", "")).strip()
+                    if not message or self._quotes_secret(message):
+                        message = HIDDEN_FAILED
+                    output.evalue = message
+                    output.traceback = [f"{output.ename}: {message}"]
             elif output.output_type == "stream":
                 if self._quotes_secret(output.text):
                     output.text = WITHHELD + "\n"

@@ -16,14 +16,17 @@ import signal
 import subprocess
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
 import psutil
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
+from nbgrader.api import Gradebook
+from nbgrader.utils import parse_utc
 
-from .course import Course, GradingError, write_json
+from .course import Course, GradingError, scripts_on_path, write_json
 from .sandbox import die_with_parent
 
 #: File beside an assignment's source notebooks with the timing of its solution (written by
@@ -105,6 +108,24 @@ def register(course: Course, assignment: str) -> None:
                 f"{assignment!r}, and its source has gained or lost cells since. To grade "
                 "everything again from scratch, delete the gradebook (manual grades are lost)."
             ) from error
+
+
+def set_due_date(course: Course, assignment: str, due: str) -> datetime:
+    """Record ``due`` as ``assignment``'s due date in the course's gradebook, which is created
+    where it is missing (``make due``); a hand-in whose ``timestamp.txt`` is later is late
+    (``c.LateSubmissionPlugin`` in nbgrader_config.py). Returns the date in UTC, as stored."""
+    course.source_notebooks(assignment)  # a clear error if the assignment has no source
+    try:
+        when = parse_utc(due)
+    except (ValueError, OverflowError) as error:
+        raise GradingError(
+            f"the due date {due!r} is not a date and time ({error}); write it as "
+            '"2025-01-31 23:59 Europe/Berlin" (a time zone name or an offset such as +01:00).'
+        ) from error
+    scripts_on_path()
+    with Gradebook(course.coursedir().db_url, course.config().CourseDirectory.course_id) as gb:
+        gb.update_or_create_assignment(assignment, duedate=when)
+    return when
 
 
 # --- Course models and the solution's timing ---------------------------------------------------

@@ -2,7 +2,8 @@
 per hand-in in ``feedback/<student>/<assignment>/``: nbgrader's HTML of the executed notebook,
 without the hidden tests and every output that quotes them
 (:class:`grading.preprocessors.HideHiddenTests`), and ``summary.txt``/``summary.html``, built
-from the gradebook and the grader's notes only (scores, reasons, exception names).
+from the gradebook and the grader's notes (scores, reasons), with each failing test's error and
+message as that HTML shows them (a hidden test's message, never its code).
 
 Cells are split the nbgrader way: *autograded* ones are test cells (an error scores 0);
 *manual* ones are answers and tasks, graded by a person (an answer left as the stub scores 0 at
@@ -16,6 +17,7 @@ import csv
 import html
 import json
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from nbgrader.api import Gradebook, GradeCell, SubmittedAssignment
 
 from .autograde import NOTES_FILE, TAMPERING_FILE, AutogradeResult
 from .course import Course, GradingError, grade_id
-from .preprocessors import LIMIT_ERROR, NOT_RUN_ERROR
+from .preprocessors import LIMIT_ERROR, NOT_RUN_ERROR, HideHiddenTests
 
 
 @dataclass(frozen=True)
@@ -161,20 +163,24 @@ def write_csv(rows: list[GradeRow], path: Path) -> Path:
 # --- Feedback ----------------------------------------------------------------------------------
 
 
-def _errors(course: Course, row: GradeRow) -> dict[str, str]:
-    """grade id -> the name of the error its cell raised (from the executed notebooks)."""
+def _errors(course: Course, row: GradeRow) -> dict[str, tuple[str, str]]:
+    """grade id -> the name and the message of the error its cell raised, from the executed
+    notebooks as the feedback shows them (no hidden test's code)."""
     folder = course.autograded_dir / row.student / row.assignment
+    hide = HideHiddenTests(config=course.config())
     errors = {}
     for path in sorted(folder.glob("*.ipynb")):
-        for cell in nbformat.read(path, as_version=4).cells:
-            names = [o.ename for o in cell.get("outputs", []) if o.output_type == "error"]
-            if grade_id(cell) and names:
-                errors[grade_id(cell)] = names[-1]
+        nb, _ = hide.preprocess(nbformat.read(path, as_version=4), {})
+        for cell in nb.cells:
+            raised = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+            if grade_id(cell) and raised:
+                errors[grade_id(cell)] = (raised[-1].ename, raised[-1].get("evalue", ""))
     return errors
 
 
 def summary(course: Course, row: GradeRow) -> str:
-    """The plain-text feedback for one hand-in."""
+    """The plain-text feedback for one hand-in: each graded cell's score, and below each failing
+    test what it says went wrong."""
     lines = [
         f"{row.assignment}: feedback for {row.student}",
         f"autograded score: {_points(row.auto_score)} / {_points(row.auto_max_score)}",
@@ -185,7 +191,8 @@ def summary(course: Course, row: GradeRow) -> str:
     errors = _errors(course, row)
     stopped = {NOT_RUN_ERROR: "not run (see above)", LIMIT_ERROR: "stopped by a limit (see above)"}
     for cell in row.cells:
-        score, error = f"{_points(cell.score)} / {_points(cell.max_score)}", errors.get(cell.cell)
+        score = f"{_points(cell.score)} / {_points(cell.max_score)}"
+        error, message = errors.get(cell.cell, ("", ""))
         if cell.needs_manual_grade:
             status = "to be graded by a person"
         elif not cell.autograded:
@@ -195,6 +202,8 @@ def summary(course: Course, row: GradeRow) -> str:
         else:
             status = "passed" if cell.score == cell.max_score else "failed"
         lines.append(f"  {cell.name}: {score}  {status}")
+        if cell.autograded and error and error not in stopped and message.strip():
+            lines.append(textwrap.indent(message.strip(), "      "))
     return "\n".join(lines) + "\n"
 
 

@@ -3,7 +3,8 @@
 ``python -m grading.validate exercises/<assignment>/<notebook>.ipynb`` (``make validate
 NB=...``) runs the notebook from the top in the course's kernel with nbgrader's own validator,
 the one behind the *Validate* button in JupyterLab, and says in plain words which task still
-fails, or that it passes. It cannot run the hidden tests: students do not have them.
+fails (with its test's message: what it checked and what the answer gave), or that it passes.
+It cannot run the hidden tests: students do not have them.
 
 Like the grader (which overwrites each hand-in's kernel with the source's), it always runs the
 notebook in the ``python3`` kernel, and it makes sure that kernel is this environment's (see
@@ -85,7 +86,8 @@ def _tasks(nb: NotebookNode) -> list[str]:
 
 
 def _reason(raw_error: str) -> str:
-    """A traceback in one line: the exception and, for an ``assert``, the line that failed."""
+    """A traceback in one line: the exception and, for an ``assert``, its message (what it
+    checked and what the answer gave) or else the line that failed."""
     lines = [line.rstrip() for line in strip_ansi(raw_error).splitlines() if line.strip()]
     if not lines:
         return "no output"
@@ -94,6 +96,8 @@ def _reason(raw_error: str) -> str:
         return "the cell still holds the exercise's placeholder"
     if last == "NotImplementedError":
         return "NotImplementedError: `raise NotImplementedError()` is still there"
+    if last.startswith("AssertionError: "):
+        return last.removeprefix("AssertionError: ")
     failing = [line for line in lines if line.lstrip().startswith("---->")]
     if failing and last.split(":")[0] == "AssertionError":
         code = re.sub(r"^\s*---->\s*\d+\s*", "", failing[-1])

@@ -80,11 +80,15 @@ def data_dir() -> Path:
     return path
 
 
-def _resources() -> list[tuple[str, str]]:
-    # torchvision's own list of (file name, md5), so the checksums have one source of truth.
-    from torchvision.datasets import MNIST
-
-    return [(Path(url).name, md5) for url, md5 in MNIST.resources]
+#: The four canonical MNIST files and their md5, as torchvision's MNIST dataset lists them
+#: (tests/test_data.py checks that the two agree). Written here, since importing torchvision
+#: takes seconds that every kernel loading MNIST would pay.
+MNIST_FILES = (
+    ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+    ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+    ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+    ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+)
 
 
 def file_digest(path: Path, algorithm: str) -> str:
@@ -96,7 +100,7 @@ def file_digest(path: Path, algorithm: str) -> str:
 def verify_raw(raw: Path) -> bool:
     """Check the four IDX files in ``raw``: ``False`` if none are there, ``True`` if all are
     there and intact; any partial or corrupt set raises :class:`MnistFileError`."""
-    resources = _resources()
+    resources = MNIST_FILES
     present = [name for name, _ in resources if (raw / name).is_file()]
     if not present:
         return False
@@ -196,6 +200,23 @@ def _embedded(train: bool) -> tuple[np.ndarray, np.ndarray]:
     return pixels[index].reshape(-1, 28, 28), labels[index]
 
 
+@functools.lru_cache(maxsize=4)
+def _decoded(source: MnistSource, train: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The split's pixels and labels as read-only arrays, decoded once per process: a chapter
+    or an exercise loads MNIST more than once (its own cell, the course CNN's cache key), and
+    the files were just verified unchanged."""
+    if source.tier == "embedded":
+        pixels, labels = _embedded(train)
+    else:
+        prefix = "train" if train else "t10k"
+        raw = Path(source.location)
+        pixels = _read_idx(raw / f"{prefix}-images-idx3-ubyte.gz")
+        labels = _read_idx(raw / f"{prefix}-labels-idx1-ubyte.gz")
+    for array in (pixels, labels):
+        array.setflags(write=False)
+    return pixels, labels
+
+
 def load_mnist(
     train: bool = True, download: bool | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -205,17 +226,11 @@ def load_mnist(
     naming the tier used; see the module docstring for the tiers.
     """
     source = resolve_mnist(download)
-    if source.tier == "embedded":
-        pixels, labels = _embedded(train)
-    else:
-        prefix = "train" if train else "t10k"
-        raw = Path(source.location)
-        pixels = _read_idx(raw / f"{prefix}-images-idx3-ubyte.gz")
-        labels = _read_idx(raw / f"{prefix}-labels-idx1-ubyte.gz")
+    pixels, labels = _decoded(source, train)
     images = torch.from_numpy(np.asarray(pixels, dtype=np.float32) / 255.0).unsqueeze(1)
     split = "train" if train else "test"
     print(f"MNIST {split}: {len(labels):,} images from {source.describe()}")
-    return images, torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    return images, torch.tensor(labels, dtype=torch.int64)  # a copy: the caller's to change
 
 
 def one_vs_rest(labels: torch.Tensor, digit: int) -> torch.Tensor:

@@ -14,14 +14,17 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
 from lib import data, train
 from lib.device import get_device
+
+if TYPE_CHECKING:
+    import torchvision
 
 
 class LinearClassifier(nn.Module):
@@ -312,6 +315,10 @@ def load_imagenet_model(name: str = LOCAL_IMAGENET_MODEL, download: bool | None 
     weights, so that a chapter can show the note and go on. Class names and preprocessing come
     from torchvision's weight metadata, which needs no network.
     """
+    # torchvision (and the torch._dynamo its ops import) takes seconds to import: only the
+    # chapters on ImageNet networks pay for it, not every kernel that imports lib.models.
+    import torchvision
+
     try:
         options = torchvision.models.get_model_weights(name)
     except ValueError as error:

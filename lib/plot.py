@@ -1,4 +1,5 @@
-"""One plotting helper per kind of picture in the course."""
+"""One plotting helper per kind of picture in the course, and :func:`difference`, which says
+in words where a picture differs from the one expected (the exercises' test messages)."""
 
 from __future__ import annotations
 
@@ -292,3 +293,35 @@ def show_attributions(
             if titles is not None and j == 0:
                 ax.set_title(titles[i], fontsize=9)
     return fig
+
+
+def _values(values: object) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(values.detach().cpu() if torch.is_tensor(values) else values))
+
+
+def difference(given: object, expected: object, atol: float = 1e-8, rtol: float = 1e-5) -> str:
+    """Where ``given`` differs from ``expected`` (tensors or arrays), in words, for an exercise
+    test's message: that it is no tensor, its shape, or how many entries are farther than
+    ``atol + rtol * |expected|`` from theirs (as :func:`torch.allclose` counts, with its
+    defaults; ``atol=0, rtol=0`` for equality) and the first of them. Never raises, so that a
+    message never hides the failure it reports."""
+    if not isinstance(given, torch.Tensor | np.ndarray):
+        return f"it is a {type(given).__name__}, not a tensor"
+    try:
+        mine, wanted = _values(given), _values(expected)
+        if mine.shape != wanted.shape:
+            return f"its shape is {tuple(mine.shape)} where {tuple(wanted.shape)} is expected"
+        if mine.is_complex() and not wanted.is_complex():
+            return "its values are complex where real ones are expected"
+        mine, wanted = mine.double(), wanted.double()
+        apart = ~torch.isclose(mine, wanted, rtol=rtol, atol=atol)
+    except (TypeError, ValueError, RuntimeError) as error:
+        return f"it cannot be compared with the expected values ({error})"
+    if not apart.any():
+        return "its values are within the tolerance"
+    first = tuple(apart.nonzero()[0].tolist())
+    values = f"{mine[first].item():.6g} where {wanted[first].item():.6g} is expected"
+    if not first:
+        return f"it is {values}"
+    where = ", ".join(map(str, first))
+    return f"{int(apart.sum())} of {apart.numel()} entries differ, the first at [{where}]: {values}"

@@ -24,7 +24,7 @@ import marshal
 import os
 import pkgutil
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -191,6 +191,24 @@ def accuracy(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> f
     return (predict(model, inputs) == targets.long().cpu()).float().mean().item()
 
 
+@torch.no_grad()
+def logit_margin(
+    model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | Sequence[int]
+) -> torch.Tensor:
+    """Each input's target logit minus the largest other logit (``[N]``, on the CPU).
+
+    Positive where the model predicts the target, and by how much: the margin that rounding
+    (another thread count, another processor) would have to cross to change the class. The
+    chapters assert their optimised and trained images' classes with it (chapters 3 and 4)."""
+    device = next(model.parameters()).device
+    model.eval()
+    logits = model(inputs.to(device)).cpu()
+    targets = torch.as_tensor(targets).long().cpu()
+    chosen = logits.gather(1, targets[:, None]).squeeze(1)
+    others = logits.scatter(1, targets[:, None], -torch.inf)
+    return chosen - others.amax(dim=1)
+
+
 def cache_dir() -> Path:
     """Where trained models are kept: ``$XNN_CACHE_DIR`` or ``.cache/models`` in the repo."""
     configured = os.environ.get(CACHE_DIR_ENV)
@@ -210,7 +228,7 @@ def fingerprint(*tensors: torch.Tensor) -> str:
     digest = hashlib.sha256()
     for tensor in tensors:
         digest.update(str((tuple(tensor.shape), tensor.dtype)).encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        digest.update(tensor.detach().cpu().contiguous().numpy().data)  # no copy to bytes
     return digest.hexdigest()
 
 

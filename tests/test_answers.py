@@ -2,18 +2,21 @@
 students' answers and gives full marks to every right one.
 
 ``tests/answers/<assignment>/<name>.py`` holds one answer. Its first line says whether it is
-right or wrong and what the student did; each ``# %% <grade_id>`` line starts the code that
+right or wrong and what the student did; a wrong answer's second line names a word or phrase
+that the feedback on its task must contain; each ``# %% <grade_id>`` line starts the code that
 replaces the model answer in that answer cell of ``solutions/<assignment>/``::
 
     # wrong, visibly: the sum over the batch where the task asks for the mean
+    # feedback: mean loss
     # %% bce
     def binary_cross_entropy(logits, targets):
         ...
 
 A wrong answer must lose points on its task: the test cell ``<grade_id>-tests`` of a cell it
-replaces. "wrong, visibly" says more: the visible tests catch it, so the student sees the
-failure before handing in (it fails before the hidden tests run). A right answer must earn full
-marks on every test that reads what it wrote.
+replaces, and the message of that failing test, as the student's feedback (``summary.txt``)
+shows it, must name the mistake with the phrase. "wrong, visibly" says more: the visible tests
+catch it, so the student sees the failure before handing in (it fails before the hidden tests
+run). A right answer must earn full marks on every test that reads what it wrote.
 
 A cheat (``# cheat on <wrong answer>: ...``) adds its code to the cells of a wrong answer of the
 corpus, to change what the tests use (``torch.allclose``, ``Tensor.__eq__``, ``builtins``,
@@ -26,7 +29,7 @@ cannot disturb each other: answers go together when no autograded test reads wha
 wrote. What a test reads is found from the names the notebook's cells bind and read
 (:func:`influence`); every cell that no answer replaces keeps the model answer. The whole corpus
 is graded as one class of the real grader (:func:`grading.autograde`, two hand-ins at a time,
-sharing the course models), in a temporary copy of the course.
+sharing the course models), in a temporary copy of the course, and gets its feedback.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from __future__ import annotations
 import ast
 import copy
 import dataclasses
+import html
 import re
 import shutil
 from collections.abc import Iterable
@@ -45,7 +49,18 @@ import pytest
 from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearSolutions
 
-from grading import Course, GradeRow, Limits, autograde, collect_grades, release_all
+# The lines of the hidden tests, as tests/test_grading.py finds them in the feedback.
+from test_grading import hidden_lines
+
+from grading import (
+    Course,
+    GradeRow,
+    Limits,
+    autograde,
+    collect_grades,
+    release_all,
+    write_feedback,
+)
 from grading.tamper import scan
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,6 +76,7 @@ LIMITS = {"cell_timeout": 300, "notebook_timeout": 900, "memory_mb": 8192, "cpu_
 HEADER = re.compile(
     r"# (?P<verdict>right|wrong|cheat)(?P<visibly>, visibly)?(?: on (?P<base>\S+))?: (?P<what>\S.*)"
 )
+FEEDBACK = re.compile(r"# feedback: (?P<phrase>\S.*)")
 CELL = re.compile(r"# %% (?P<grade_id>\S+)")
 HIDDEN = "BEGIN HIDDEN TESTS"
 
@@ -85,6 +101,7 @@ class Answer:
     visibly: bool  # a wrong answer that the visible tests catch
     what: str
     cells: dict[str, str]  # grade_id -> the code replacing the model answer
+    feedback: str = ""  # a wrong answer's: what the feedback on its task must say
     base: str | None = None  # a cheat: the wrong answer whose cells it adds its code to
 
     cheat = property(lambda self: self.base is not None)
@@ -116,9 +133,15 @@ def read_answer(path: Path) -> Answer:
             f"{path}: a cheat, and only a cheat, names the wrong answer it adds its code to: "
             "'# cheat on <wrong answer>: <what the student did>'"
         )
+    feedback = FEEDBACK.fullmatch(lines[1]) if len(lines) > 1 else None
+    if (header["verdict"] == "wrong") != (feedback is not None):
+        raise ValueError(
+            f"{path}: the second line must be '# feedback: <what the feedback on the task must "
+            "say>' for a wrong answer, e.g. '# feedback: row-major', and only for a wrong answer"
+        )
     cells: dict[str, list[str]] = {}
     current = None
-    for number, line in enumerate(lines[1:], start=2):
+    for number, line in enumerate(lines[1 + bool(feedback) :], start=2 + bool(feedback)):
         marker = CELL.fullmatch(line)
         if marker:
             current = cells.setdefault(marker["grade_id"], [])
@@ -135,6 +158,7 @@ def read_answer(path: Path) -> Answer:
         visibly=bool(header["visibly"]),
         what=header["what"],
         cells={grade_id: "\n".join(code).strip("\n") for grade_id, code in cells.items()},
+        feedback=feedback["phrase"] if feedback else "",
         base=header["base"],
     )
 
@@ -446,6 +470,7 @@ def grade(root: Path, answers: dict[str, list[Answer]]) -> Graded:
             nbformat.write(handin.build(released), folder / notebook.name)
             handins.append(handin)
     result = autograde(course, jobs=JOBS, limits=Limits.of(course, **LIMITS), progress=False)
+    write_feedback(course, [(handin.student, handin.notebook.assignment) for handin in handins])
     scores = {(row.student, row.assignment): row for row in collect_grades(course)}
     rows = {
         answer.key: (handin, scores.get((handin.student, handin.notebook.assignment)))
@@ -562,6 +587,62 @@ def test_grader_graded_every_hand_in(graded: Graded):
     assert all(row is not None for _, row in graded.rows.values())
 
 
+# --- The feedback the student gets -----------------------------------------------------------
+
+WRONG = [answer for answer in ANSWERS if not answer.right]
+
+
+def feedback_on(graded: Graded, answer: Answer) -> str:
+    """What the hand-in's ``summary.txt`` says on the answer's task: the line of each of its
+    test cells (``notebook/grade_id: score status``) and the message lines below it."""
+    handin, _ = graded.rows[answer.key]
+    path = graded.course.feedback_dir / handin.student / answer.assignment / "summary.txt"
+    said, ours = [], False
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        cell = re.match(r"  \S+/(?P<grade_id>\S+): ", line)
+        ours = cell["grade_id"] in answer.tests if cell else ours and line.startswith("    ")
+        said += [line] if ours else []
+    return "\n".join(said)
+
+
+@pytest.mark.parametrize("answer", WRONG, ids=[answer.key for answer in WRONG])
+def test_feedback_names_the_mistake(graded: Graded, answer: Answer):
+    said = feedback_on(graded, answer)
+    assert answer.feedback.lower() in said.lower(), (
+        f"the feedback on {answer.key} ({answer.what}) does not say {answer.feedback!r}:\n{said}"
+    )
+
+
+def _page_text(folder: Path) -> str:
+    """The text a student reads in the hand-in's HTML feedback of the notebook (tags cut)."""
+    (page,) = [path for path in folder.glob("*.html") if not path.name.startswith("summary")]
+    return html.unescape(re.sub(r"<[^>]*>", "", page.read_text(encoding="utf-8")))
+
+
+def test_feedback_shows_a_failing_hidden_tests_message_not_its_code(graded: Graded):
+    """Every hand-in where a wrong answer fails a hidden test only: the HTML feedback shows
+    that test's message (what it checked, what the answer gave) and no line of hidden test."""
+    shown = []
+    for answer in WRONG:
+        handin, _ = graded.rows[answer.key]
+        assignment, name = handin.notebook.assignment, handin.notebook.name
+        ran = nbformat.read(graded.course.autograded_dir / handin.student / assignment / name, 4)
+        text = _page_text(graded.course.feedback_dir / handin.student / assignment)
+        leaked = [line for line in hidden_lines(graded.course, assignment) if line in text]
+        assert not leaked, f"the feedback of {handin.student} shows hidden test lines: {leaked[:3]}"
+        for test in answer.tests:
+            (cell,) = [c for c in ran.cells if _grade_id(c) == test]
+            raised = [out for out in cell.outputs if out.output_type == "error"]
+            if raised and not caught_visibly(graded.course, handin, test):
+                message = raised[-1].evalue.strip()
+                assert message and message in text, (
+                    f"the feedback of {handin.student} lacks the message of {test}'s hidden test "
+                    f"that {answer.key} fails: {message!r}"
+                )
+                shown.append(answer.key)
+    assert shown, "no wrong answer of the corpus fails a hidden test"
+
+
 # --- The corpus itself (no notebook runs) ----------------------------------------------------
 
 
@@ -583,6 +664,29 @@ def test_corpus_is_large_enough_and_well_formed(assignment: str):
             assert not missing, f"{answer.key}: its task has no test cell {missing}"
             reads = notebook.influence(answer, [answer])
             assert set(answer.tests) & reads, f"{answer.key}: {answer.tests} never read it"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("# wrongly: x\n# feedback: y\n# %% bce\npass", "the first line must be"),
+        ("# right, visibly: x\n# %% bce\npass", "'visibly' describes a wrong answer only"),
+        ("# wrong: x\n# %% bce\npass", "the second line must be '# feedback: "),
+        ("# right: x\n# feedback: y\n# %% bce\npass", "and only for a wrong answer"),
+        ("# wrong: x\n# feedback: y\npass\n# %% bce", ", line 3: code before the first"),
+        ("# wrong: x\n# feedback: y\n", "no '# %% <grade_id>' cell"),
+        ("# cheat: x\n# %% bce\npass", "a cheat, and only a cheat, names the wrong answer"),
+        ("# right on bce-builtin: x\n# %% bce\npass", "a cheat, and only a cheat, names"),
+        ("# cheat on x, visibly: y\n# %% bce\npass", "the first line must be"),
+    ],
+)
+def test_a_malformed_answer_is_refused_with_what_is_wrong(tmp_path: Path, text: str, problem: str):
+    path = tmp_path / "01_linear_classifiers" / "bad.py"
+    path.parent.mkdir()
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError) as refused:
+        read_answer(path)
+    assert str(refused.value).startswith(str(path)) and problem in str(refused.value)
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +39,7 @@ def _fake_mnist(root: Path, monkeypatch: pytest.MonkeyPatch, count: int = 12) ->
         (raw / NAMES[train, "images"]).write_bytes(_idx(rng.integers(0, 256, (n, 28, 28))))
         (raw / NAMES[train, "labels"]).write_bytes(_idx(np.arange(n) % 10))
     sums = [(p.name, hashlib.md5(p.read_bytes()).hexdigest()) for p in sorted(raw.iterdir())]
-    monkeypatch.setattr(data, "_resources", lambda: sums)
+    monkeypatch.setattr(data, "MNIST_FILES", tuple(sums))
     monkeypatch.setenv(data.DATA_DIR_ENV, str(root))
     return raw
 
@@ -61,10 +63,22 @@ def test_local_tier_reads_idx_files(tmp_path, monkeypatch, capsys) -> None:
     assert len(lines) == 2 and all(shown in line for line in lines)
 
 
-def test_the_canonical_checksums_come_from_torchvision() -> None:
-    sums = dict(data._resources())
-    assert set(sums) == set(NAMES.values())
-    assert sums["train-images-idx3-ubyte.gz"] == "f68b3c2dcbeaaa9fbdd348bbdeb94873"
+def test_the_canonical_checksums_are_torchvisions() -> None:
+    from torchvision.datasets import MNIST
+
+    assert data.MNIST_FILES == tuple((Path(url).name, md5) for url, md5 in MNIST.resources)
+    assert set(dict(data.MNIST_FILES)) == set(NAMES.values())
+
+
+def test_loading_mnist_imports_no_torchvision() -> None:
+    """torchvision imports torch._dynamo, seconds of every kernel's start (the exercises'
+    set-up cell loads MNIST and the course CNN); only the ImageNet sections need it."""
+    code = "import sys; from lib import data, models, plot, train; data.resolve_mnist(); "
+    code += (
+        "print(sorted(m for m in sys.modules if m.startswith(('torchvision', 'torch._dynamo'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
 
 
 def test_corrupt_file_is_named(tmp_path, monkeypatch) -> None:
@@ -81,7 +95,7 @@ def test_truncated_contents_are_named_even_with_a_matching_checksum(tmp_path, mo
     header = (2051).to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in (12, 28, 28))
     target.write_bytes(gzip.compress(header + bytes(100)))
     sums = [(p.name, hashlib.md5(p.read_bytes()).hexdigest()) for p in sorted(raw.iterdir())]
-    monkeypatch.setattr(data, "_resources", lambda: sums)
+    monkeypatch.setattr(data, "MNIST_FILES", tuple(sums))
     with pytest.raises(data.MnistFileError, match=f"{target} is truncated"):
         data.load_mnist()
 

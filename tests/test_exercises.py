@@ -8,6 +8,7 @@ version gives nothing away.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import json
 from pathlib import Path
@@ -151,3 +152,23 @@ def test_release_refuses_notebooks_that_would_get_random_ids(tmp_path, ids, prob
     with pytest.raises(GradingError, match=problem):
         check_cell_ids(notebook)
     check_cell_ids(_write_notebook(tmp_path / "old.ipynb", 4, [None, None]))  # no ids before 4.5
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_test_assert_says_what_it_checks(assignment: str):
+    """Every ``assert`` of the source's test cells, hidden ones included, has a message: the
+    student reads it in ``make validate`` and in the feedback, never a hidden test's code."""
+    for path in COURSE.source_notebooks(assignment):
+        cells = nbformat.read(path, as_version=4).cells
+        for cell in cells:
+            info = cell.metadata.get("nbgrader", {})
+            if cell.cell_type != "code" or not info.get("grade") or info.get("solution"):
+                continue
+            asserts = [
+                node for node in ast.walk(ast.parse(cell.source)) if isinstance(node, ast.Assert)
+            ]
+            silent = [node.lineno for node in asserts if node.msg is None]
+            assert not silent, (
+                f"{path.relative_to(REPO)}, test cell {info['grade_id']}: the assert on line(s) "
+                f"{silent} has no message; add one saying what it checks and what the answer gave"
+            )

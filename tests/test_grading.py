@@ -74,8 +74,20 @@ from grading import (
 from grading.__main__ import LIMIT_OPTIONS, documented, main
 from grading.autograde import cell_limits
 from grading.course import write_json
-from grading.preprocessors import LIMIT_ERROR, NOT_RUN_ERROR, LimitedExecute
-from grading.release import TIMING_FILE, prepare_course_models, slowest_cell, time_solution
+from grading.preprocessors import (
+    HIDDEN_FAILED,
+    LIMIT_ERROR,
+    NOT_RUN_ERROR,
+    HideHiddenTests,
+    LimitedExecute,
+)
+from grading.release import (
+    TIMING_FILE,
+    prepare_course_models,
+    set_due_date,
+    slowest_cell,
+    time_solution,
+)
 from grading.sandbox import KernelSpec, describe_end, give_to, launch, sandbox_user
 from grading.worker import _reachable
 
@@ -574,8 +586,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
         write_hand_in(course, student, "zz_files", "files.ipynb", released)
         for name, text in extra.items():
             (course.submitted_dir / student / "zz_files" / name).write_text(text)
-    with Gradebook(f"sqlite:///{course.gradebook}") as gradebook:  # nbgrader db assignment add
-        gradebook.update_or_create_assignment("zz_files", duedate=parse_utc(DUE))
+    set_due_date(course, "zz_files", DUE)  # make due, before the gradebook exists
     sources: dict[str, dict[str, NotebookNode]] = {
         name: {p.name: nbformat.read(p, as_version=4) for p in course.source_notebooks(name)}
         for name in ("zz_nbgrader", "zz_files")
@@ -824,22 +835,58 @@ def _lines(cells) -> set[str]:
     return {line.strip() for cell in cells for line in cell.source.split("\n") if line.strip()}
 
 
-def _hidden_lines(graded: Graded, assignment: str) -> set[str]:
+def hidden_lines(course: Course, assignment: str) -> set[str]:
     """The lines of the source's test cells that nbgrader's release cut out of the exercise,
-    less those a hand-in may show of its own (the solutions' code)."""
-    released = graded.course.release_dir / assignment
+    less those a hand-in may show of its own (the solutions' code) and those that the exercise
+    shows within a line of its own (``assert torch.allclose(``, the start of a long assert)."""
+    released = course.release_dir / assignment
     public = _lines(c for p in released.glob("*.ipynb") for c in nbformat.read(p, 4).cells)
-    cells = [cell for nb in graded.sources[assignment].values() for cell in nb.cells]
-    hidden = _lines(filter(is_test, cells)) - public - _lines(filter(is_solution, cells))
+    cells = [c for p in course.source_notebooks(assignment) for c in nbformat.read(p, 4).cells]
+    hidden = _lines(filter(is_test, cells)) - _lines(filter(is_solution, cells))
+    shown = "\n".join(public)
     # The markers, and lines of punctuation alone (a closing bracket), tell nothing.
     hidden = {line for line in hidden if "HIDDEN TESTS" not in line and re.search(r"\w", line)}
+    hidden = {line for line in hidden if line not in shown}
     assert hidden, f"{assignment} has no hidden test"
     return hidden
 
 
+#: A test cell with a hidden test whose assert has a message, as its hand-in's feedback gets it.
+HIDDEN_TEST = """\
+assert image.shape == (28, 28), "weight_image must return a 28x28 image"
+### BEGIN HIDDEN TESTS
+assert probe_image[0, 5].item() == 5, (
+    "weight_image must put pixel 28 r + c at [r, c]; "
+    f"{plot.difference(probe_image, torch.arange(784.0).reshape(28, 28))}"
+)
+### END HIDDEN TESTS"""
+
+
+@pytest.mark.parametrize(
+    ("evalue", "shown"),
+    [
+        ("weight_image must put pixel 28 r + c at [r, c]; 756 of 784 entries differ", None),
+        ("", HIDDEN_FAILED),
+        ("probe_image[0, 5].item() == 5, (", HIDDEN_FAILED),  # a hand-in quoting the code
+    ],
+)
+def test_a_failing_hidden_test_shows_its_message_and_never_its_code(evalue: str, shown: str):
+    cell = _nbgrader_cell(HIDDEN_TEST, "weights-tests")
+    code = HIDDEN_TEST.split("\n")[2]
+    traceback = [f"Cell In[5], line 3\n----> 3 {code}", f"AssertionError: {evalue}"]
+    cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue=evalue,
+                                           traceback=traceback)]  # fmt: skip
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    nb, _ = HideHiddenTests().preprocess(nb, {})
+    (output,) = nb.cells[0].outputs
+    assert output.evalue == (shown or evalue)
+    assert output.traceback == [f"AssertionError: {shown or evalue}"]
+    assert "BEGIN HIDDEN" not in nb.cells[0].source and "probe_image" not in nb.cells[0].source
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_feedback_never_shows_hidden_tests(graded: Graded, assignment: str):
-    secrets = _hidden_lines(graded, assignment)
+    secrets = hidden_lines(graded.course, assignment)
     students = [s for s, a in graded.rows if a == assignment]
     assert "solved" in students and "untouched" in students
     checked = 0
@@ -1183,6 +1230,21 @@ def test_hand_in_for_unknown_assignment(course: Course):
 def test_cli_reports_bad_input(course: Course, capsys: pytest.CaptureFixture):
     assert main(["--root", str(course.root), "grade"]) == 2
     assert str(course.submitted_dir) in capsys.readouterr().err
+
+
+def test_due_dates_name_bad_input_and_create_the_gradebook(course: Course, capsys):
+    """``make due`` on a course without a gradebook (nbgrader's own command needs `alembic` on
+    PATH there); an unknown assignment or a date that is no date is named."""
+    root = ["--root", str(course.root), "due"]
+    assert main([*root, "no_such_assignment", "2025-01-31 23:59 Europe/Berlin"]) == 2
+    assert "'no_such_assignment' has no source notebook" in capsys.readouterr().err
+    assert main([*root, ASSIGNMENTS[0], "the end of term"]) == 2
+    assert "'the end of term' is not a date and time" in capsys.readouterr().err
+    assert not course.gradebook.exists()
+    assert main([*root, ASSIGNMENTS[0], "2025-01-31 23:59 Europe/Berlin"]) == 0
+    assert "is due 2025-01-31 22:59 UTC" in capsys.readouterr().out
+    with Gradebook(f"sqlite:///{course.gradebook}") as gradebook:
+        assert str(gradebook.find_assignment(ASSIGNMENTS[0]).duedate) == "2025-01-31 22:59:00"
 
 
 def test_report_without_gradebook(course: Course):

@@ -46,7 +46,11 @@ import websocket
 from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearSolutions
 
+# The corpus of students' answers, with what the feedback on each wrong one must say.
+from test_answers import read_corpus
+
 from grading import Course
+from grading.validate import _reason
 from grading.validate import main as validate_main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -499,11 +503,17 @@ def test_validate_solution_passes(me: Account, base: Path):
 @pytest.mark.lab
 def test_validate_names_the_runs_first_error(me: Account, base: Path):
     """A cell of the student's own that raises above the failing checks (the cause of their
-    failure, but no check itself) is named, with its error."""
+    failure, but no check itself) is named, with its error; and a visible test that a wrong
+    answer of the corpus (tests/answers/) fails is reported by its message, which names the
+    mistake as the corpus says."""
     path = solved_copy(EXERCISES[0], base / f"first-error-{EXERCISES[0].name}")
     nb = nbformat.read(path, as_version=4)
-    answer = next(c for c in nb.cells if _info(c).get("solution") and c.cell_type == "code")
-    answer.source = "raise NotImplementedError()"
+    answers = [c for c in nb.cells if _info(c).get("solution") and c.cell_type == "code"]
+    answers[0].source = "raise NotImplementedError()"
+    last = _info(answers[-1])["grade_id"]
+    corpus = read_corpus(EXERCISES[0].parent.name)
+    wrong = next(a for a in corpus if a.visibly and set(a.cells) == {last})
+    answers[-1].source = wrong.cells[last]
     nb.cells.insert(0, nbformat.v4.new_code_cell('raise RuntimeError("my own cell fails")'))
     nbformat.write(nb, path)
     done = make_validate(me, path)
@@ -512,6 +522,8 @@ def test_validate_names_the_runs_first_error(me: Account, base: Path):
     assert first, f"no first error named:\n{done.stdout}"
     assert "a cell of your own (cell 1 of" in first[1], done.stdout
     assert "RuntimeError: my own cell fails" in first[1], done.stdout
+    failing = re.search(rf"test `{last}-tests` fails: (.*)", done.stdout)
+    assert failing and wrong.feedback.lower() in failing[1].lower(), done.stdout
 
 
 # --- Bad input (no kernel: in make check) ------------------------------------------------------
@@ -533,6 +545,22 @@ def test_validate_bad_input(tmp_path: Path, capsys, name: str, content: str | No
     assert validate_main([str(path)]) == 2
     err = capsys.readouterr().err
     assert message in err and str(path) in err, err
+
+
+def test_validate_reports_a_failing_assert_by_its_message():
+    """What a failing assert checked and what the answer gave, in its message's words; an
+    assert without a message, by the line that failed."""
+    traceback = [
+        "\x1b[0;31mAssertionError\x1b[0m   Traceback (most recent call last)",
+        "Cell \x1b[0;32mIn[5], line 3\x1b[0m",
+        "\x1b[0;32m----> 3\x1b[0m \x1b[38;5;28;01massert\x1b[39;00m image.shape == (28, 28), (",
+    ]
+    said = "weight_image must return a 28×28 image; its shape is (1, 1, 28, 28)"
+    last = "\x1b[0;31mAssertionError\x1b[0m: "
+    assert _reason("\n".join([*traceback, last + said])) == said
+    assert _reason("\n".join([*traceback, last])) == (
+        "AssertionError at `assert image.shape == (28, 28), (`"
+    )
 
 
 def test_make_validate_without_notebook():

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 import torch
 from torch import nn
 
-from lib import optimize
+from lib import models, optimize, train
 
 
 class _Probe(nn.Module):
@@ -339,3 +343,70 @@ def test_robustness_counts_the_transformed_copies_still_classified_as_their_clas
     shares = optimize.robustness(Corner(), torch.cat([spot, flat]), [0, 0], moves, count=32)
     assert shares[1] == 1.0  # a flat image survives every shift
     assert 0 < shares[0] < 0.2  # the spot moves away from the pixel the model reads
+
+
+# --- The chapters' optimised results, under another machine's arithmetic ------------------
+# A chapter asserts the class of what an ascent found (chapter 3's favourite inputs, chapter
+# 4's class models). Rounding differs between thread counts and processors, and an ascent can
+# amplify it; each check below recomputes the result at one thread and with weights nudged by
+# one part in a million (float32 keeps about seven digits), and requires the chapter's verdict
+# with a margin. With 1fa52c1's plain eq. 4 (14 steps of 2.5) the first fails: at one thread
+# the goose became a sundial.
+
+#: What a recomputed class must keep: a lead of its logit over the runner-up of at least this.
+LOGIT_LEAD = 1.0
+
+
+@contextmanager
+def other_arithmetic(model: nn.Module, kind: str) -> Iterator[None]:
+    """``"one thread"``: torch computes on one thread (other sums' order); ``"nudged
+    weights"``: every weight times ``1 + 1e-6 * noise``, a change of rounding's size."""
+    threads, saved = torch.get_num_threads(), copy.deepcopy(model.state_dict())
+    if kind == "one thread":
+        torch.set_num_threads(1)
+    else:
+        generator = torch.Generator().manual_seed(1)
+        with torch.no_grad():
+            for parameter in model.parameters():
+                noise = torch.randn(parameter.shape, generator=generator).to(parameter)
+                parameter.mul_(1 + 1e-6 * noise)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        model.load_state_dict(saved)
+
+
+def _lead(model: nn.Module, images: torch.Tensor, targets: list[int]) -> float:
+    lead = train.logit_margin(model, images, targets).min().item()
+    print(f"margin logit lead over the runner-up: {lead:+.2f} (required: {LOGIT_LEAD})")
+    return lead
+
+
+ARITHMETICS = ("one thread", "nudged weights")
+
+
+@pytest.mark.arithmetic
+@pytest.mark.parametrize("kind", ARITHMETICS)
+def test_plain_imagenet_class_models_keep_their_class(kind: str) -> None:
+    net = models.load_imagenet_model()
+    if net is None:
+        pytest.fail("no ImageNet network: the embedded weights/ should always be there")
+    classes = [net.categories.index(name) for name in optimize.CLASS_MODEL_CLASSES]
+    with other_arithmetic(net.model, kind):
+        plain, _ = optimize.plain_class_models(net, classes)
+        assert _lead(net.on_pixels(), plain, classes) >= LOGIT_LEAD
+
+
+@pytest.mark.arithmetic
+@pytest.mark.parametrize("kind", ARITHMETICS)
+def test_mnist_class_models_and_favourite_inputs_keep_their_class(kind: str) -> None:
+    cnn, digits = models.mnist_cnn(), list(range(10))
+    with other_arithmetic(cnn, kind):
+        class_models, _ = optimize.class_model_visualization(
+            cnn, digits, (1, 28, 28), l2=0.1, steps=100, lr=0.5
+        )  # chapter 4
+        assert _lead(cnn, class_models, digits) >= LOGIT_LEAD
+        for start in ("ones", "random"):  # chapter 3
+            favourites, _ = optimize.maximize_activation(cnn, digits, (1, 28, 28), start=start)
+            assert _lead(cnn, favourites, digits) >= LOGIT_LEAD

@@ -181,3 +181,23 @@ def test_colour_bar_labels_stay_inside_the_figure() -> None:
     for label in labels:  # no "−0." cut off at the figure's right edge
         extent = label.get_window_extent(renderer)
         assert box.x0 <= extent.x0 and extent.x1 <= box.x1, label.get_text()
+
+
+def test_difference_says_where_a_picture_differs() -> None:
+    weights = torch.arange(6.0).reshape(2, 3)
+    assert plot.difference(weights.T.reshape(2, 3), weights) == (
+        "4 of 6 entries differ, the first at [0, 1]: 3 where 1 is expected"
+    )
+    assert (
+        plot.difference(weights[None], weights) == "its shape is (1, 2, 3) where (2, 3) is expected"
+    )
+    assert plot.difference((weights, None), weights) == "it is a tuple, not a tensor"
+    assert (
+        plot.difference(torch.tensor(float("inf")), np.float64(2.0))
+        == "it is inf where 2 is expected"
+    )
+    # As torch.allclose counts: within atol + rtol |expected| is no difference.
+    close = weights + 1e-3
+    assert plot.difference(close, weights, atol=1e-2).endswith("within the tolerance")
+    assert plot.difference(close, weights, atol=0, rtol=0).startswith("6 of 6 entries differ")
+    assert "complex" in plot.difference(weights.to(torch.complex64), weights)

@@ -70,6 +70,17 @@ def test_predict_thresholds_one_output_and_argmaxes_several() -> None:
     assert train.predict(several, torch.tensor([[0.0, 1.0], [3.0, 1.0]])).tolist() == [1, 0]
 
 
+def test_logit_margin_is_the_targets_lead_over_the_runner_up() -> None:
+    model = LinearClassifier(input_shape=(3,), outputs=3)
+    with torch.no_grad():
+        model.linear.weight.copy_(torch.eye(3))
+        model.linear.bias.zero_()
+    inputs = torch.tensor([[3.0, 1.0, 0.5], [3.0, 1.0, 0.5], [0.0, 0.0, 2.0]])
+    margins = train.logit_margin(model, inputs, [0, 1, 2])
+    assert torch.allclose(margins, torch.tensor([2.0, -2.0, 2.0]))  # negative: not predicted
+    assert train.logit_margin(model, inputs[:1], torch.tensor([2])).item() == -2.5
+
+
 def test_seed_everything_repeats_initialisation() -> None:
     train.seed_everything(7)
     first = LinearClassifier().linear.weight.clone()

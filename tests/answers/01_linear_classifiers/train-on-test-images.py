@@ -1,4 +1,5 @@
 # wrong: trains on the test images (the names mixed up), not on the images it is given
+# feedback: images and labels it is given
 # %% train
 def train_nine_vs_rest(images: torch.Tensor, labels: torch.Tensor) -> models.LinearClassifier:
     """A LinearClassifier trained on `images` to answer "is this a 9?" (digit `labels`)."""

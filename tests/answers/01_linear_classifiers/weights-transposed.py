@@ -1,4 +1,5 @@
 # wrong, visibly: rows and columns swapped
+# feedback: row-major
 # %% weights
 def weight_image(model: models.LinearClassifier) -> torch.Tensor:
     """The weights of a binary LinearClassifier as a 28x28 image (row-major pixels)."""

@@ -1,4 +1,5 @@
 # wrong: fits the detector on the test images, not on the images it is given
+# feedback: images it is given
 # %% train
 def train_detector(
     images: torch.Tensor, labels: torch.Tensor

@@ -1,4 +1,5 @@
 # wrong: standardises with the test set's moments
+# feedback: moments of the images it is given
 # %% train
 def train_detector(
     images: torch.Tensor, labels: torch.Tensor

@@ -1,4 +1,5 @@
 # wrong, visibly: a sign error, a step down the gradient
+# feedback: up the gradient
 # %% ascent
 def favourite_input(
     model: torch.nn.Module,

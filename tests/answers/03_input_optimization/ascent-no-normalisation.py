@@ -1,4 +1,5 @@
 # wrong, visibly: no renormalisation
+# feedback: normalise
 # %% ascent
 def favourite_input(
     model: torch.nn.Module,

@@ -1,4 +1,5 @@
 # wrong: normalises only once, at the end, instead of after every step
+# feedback: every step
 # %% ascent
 def favourite_input(
     model: torch.nn.Module,

@@ -1,4 +1,5 @@
 # wrong, visibly: the logits typed in from an earlier run's printout
+# feedback: 6-logit of
 # %% starts
 noise = torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(3))
 from_ones = favourite_input(cnn, 6, torch.ones(1, 1, 28, 28))

@@ -1,4 +1,5 @@
 # wrong, visibly: hard-coded to the class of the visible test, the 3
+# feedback: target it is given
 # %% class-model
 def class_model(model, target: int, shape, l2: float, steps: int, lr: float):
     """Gradient ascent on S_target(I) - l2 * ||I||^2 from zero: (image [1, *shape], scores)."""

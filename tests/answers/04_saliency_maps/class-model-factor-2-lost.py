@@ -1,4 +1,5 @@
 # wrong: the penalty's gradient written by hand, with the factor 2 lost
+# feedback: maximum of eq. 4
 # %% class-model
 def class_model(model, target: int, shape, l2: float, steps: int, lr: float):
     """Gradient ascent on S_target(I) - l2 * ||I||^2 from zero: (image [1, *shape], scores)."""

@@ -1,4 +1,5 @@
 # wrong: records the objective, penalty included, where the task asks for the scores S_c
+# feedback: without the penalty
 # %% class-model
 def class_model(model, target: int, shape, l2: float, steps: int, lr: float):
     """Gradient ascent on S_target(I) - l2 * ||I||^2 from zero: (image [1, *shape], scores)."""

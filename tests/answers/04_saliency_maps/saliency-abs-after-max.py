@@ -1,4 +1,5 @@
 # wrong, visibly: the absolute value taken after the maximum over the channels
+# feedback: largest magnitude
 # %% saliency
 def saliency_map(model, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """max over channels of |dS_target / dI| for each image: [N, C, H, W] -> [N, H, W]."""

@@ -1,4 +1,5 @@
 # wrong, visibly: no absolute value, the largest signed gradient over the channels
+# feedback: never negative
 # %% saliency
 def saliency_map(model, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """max over channels of |dS_target / dI| for each image: [N, C, H, W] -> [N, H, W]."""

@@ -1,4 +1,5 @@
 # wrong, visibly: the gradient of the probability after the softmax, not of the score
+# feedback: before the softmax
 # %% saliency
 def saliency_map(model, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """max over channels of |dS_target / dI| for each image: [N, C, H, W] -> [N, H, W]."""

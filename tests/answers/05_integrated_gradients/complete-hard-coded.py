@@ -1,4 +1,5 @@
 # wrong, visibly: no error at all, as the exact integral would have
+# feedback: whole change
 # %% complete
 def completeness_error(
     model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor

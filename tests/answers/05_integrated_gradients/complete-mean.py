@@ -1,4 +1,5 @@
 # wrong: the mean of the attributions where completeness needs their sum
+# feedback: sum of the attributions
 # %% complete
 def completeness_error(
     model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor

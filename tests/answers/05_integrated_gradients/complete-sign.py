@@ -1,4 +1,5 @@
 # wrong, visibly: a sign error, F(x') - F(x)
+# feedback: -(F(x) - F(x'))
 # %% complete
 def completeness_error(
     model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor

@@ -1,4 +1,5 @@
 # wrong, visibly: F(x) alone, the baseline's output F(x') forgotten
+# feedback: baseline
 # %% complete
 def completeness_error(
     model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor

@@ -1,4 +1,5 @@
 # wrong: the course's lib.attribution.integrated_gradients, which the task forbids
+# feedback: course's
 # %% ig
 def integrated_gradients(
     model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, steps: int = 50

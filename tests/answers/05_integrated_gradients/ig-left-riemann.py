@@ -1,4 +1,5 @@
 # wrong, visibly: the left Riemann sum, k = 0, ..., m - 1, instead of eq. 5's k = 1, ..., m
+# feedback: k = 1, ..., m
 # %% ig
 def integrated_gradients(
     model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, steps: int = 50

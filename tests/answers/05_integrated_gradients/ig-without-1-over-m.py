@@ -1,4 +1,5 @@
 # wrong, visibly: the sum of the gradients without the factor 1/m
+# feedback: 1/m
 # %% ig
 def integrated_gradients(
     model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, steps: int = 50

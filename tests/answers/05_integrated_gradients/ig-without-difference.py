@@ -1,4 +1,5 @@
 # wrong, visibly: the mean gradient without the factor (x - x')
+# feedback: (x - x')
 # %% ig
 def integrated_gradients(
     model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, steps: int = 50
