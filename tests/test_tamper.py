@@ -17,7 +17,10 @@ import pytest
 import torch
 from nbgrader.utils import is_grade, is_solution
 
-from grading import Course, GradingError, Limits, autograde, collect_grades, release_all
+from grading.autograde import autograde
+from grading.course import Course, GradingError, Limits
+from grading.release import release_all
+from grading.report import collect_grades
 from grading.tamper import WATCHED, action, guard, scan
 
 REPO = Path(__file__).resolve().parent.parent
