@@ -290,6 +290,19 @@ def guard(watched: tuple, namespace: dict) -> "Callable[[], str]":  # noqa: UP03
                 spaces[f"{package}.{module}"] = find(f"{package}.{module}")
         except (ImportError, AttributeError):  # not installed, or not in this version
             pass
+    # torch._dynamo, imported on first use (an optimiser's step), wraps torch.manual_seed in a
+    # function of torch's own that calls the original: still the same tool.
+    wrapper = getattr(spaces.get("torch"), "_disable_dynamo", lambda fn: None)(len)
+
+    def same(now: object, was: object) -> bool:
+        if now is was:
+            return True
+        if type(now) is not types.FunctionType or type(wrapper) is not types.FunctionType:
+            return False
+        code, cells = now.__code__, [cell.cell_contents for cell in now.__closure__ or ()]
+        calls = dict(zip(code.co_freevars, cells, strict=False)).get("fn", missing)
+        return code is wrapper.__code__ and now.__globals__ is wrapper.__globals__ and calls is was
+
     mappings, classes = [], []  # (label, mapping or class, key, value)
     for name, space in spaces.items():
         if isinstance(space, type):
@@ -306,8 +319,8 @@ def guard(watched: tuple, namespace: dict) -> "Callable[[], str]":  # noqa: UP03
                  if isinstance(value, types.ModuleType)]  # fmt: skip
 
     def changed() -> str:
-        found = [label for label, space, key, was in mappings if space.get(key, missing) is not was]
-        found += [label for label, cls, key, was in classes if static(cls, key) is not was]
+        found = [label for label, space, key, was in mappings if not same(space.get(key), was)]
+        found += [label for label, cls, key, was in classes if not same(static(cls, key), was)]
         return "\n".join(found)
 
     return changed

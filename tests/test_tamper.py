@@ -175,6 +175,17 @@ def test_guard_names_each_replaced_tool(check, monkeypatch: pytest.MonkeyPatch):
     assert check() == []
 
 
+def test_guard_takes_torchs_own_wrapper_for_the_tool_it_wraps(check, monkeypatch):
+    """torch._dynamo, imported on first use, wraps torch.manual_seed in a function of its own
+    that calls the original: no change. The same wrapper around another function is one."""
+    original = torch.manual_seed
+    monkeypatch.setattr(torch, "manual_seed", torch._disable_dynamo(original))
+    assert check() == []
+    monkeypatch.setattr(torch, "manual_seed", torch._disable_dynamo(lambda seed: None))
+    assert check() == ["torch.manual_seed"]
+    monkeypatch.undo()  # before the fixture's own check (conftest's monkeypatch outlives it)
+
+
 def test_guard_watches_the_notebooks_module_names(check):
     import numpy as np
 
