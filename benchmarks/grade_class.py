@@ -35,7 +35,8 @@ from nbgrader.utils import is_solution
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from grading import Course, release  # noqa: E402 -- the repository's own package
+from grading.course import Course  # noqa: E402 -- the repository's own package
+from grading.release import release  # noqa: E402
 
 
 def solved(course: Course, assignment: str) -> dict[str, nbformat.NotebookNode]:
