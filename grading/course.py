@@ -44,6 +44,15 @@ def grade_id(cell: dict) -> str | None:
     return info.get("grade_id") or None
 
 
+def describe_cell(nb: dict, index: int) -> str:
+    """``cell 3 (bce-tests)``: the position in the notebook ``nb`` counted from 1, and the
+    grade id where there is one."""
+    if index < 0:
+        return "kernel start-up"
+    name = grade_id(nb["cells"][index])
+    return f"cell {index + 1}" + (f" ({name})" if name else "")
+
+
 @dataclass(frozen=True)
 class Course:
     """An nbgrader course folder, read through its ``nbgrader_config.py``; ``root`` (e.g. a
