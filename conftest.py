@@ -45,6 +45,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 _EXECUTED: dict[pytest.Collector, dict] = {}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """nbval runs each cell with ``store_history=False``, where IPython then ignores a final
+    semicolon and shows the figure a cell returns a second time; Jupyter, nbclient and the
+    book run cells with history, and the book shows nbval's outputs: so does nbval here."""
+    from nbval.kernel import RunningKernel
+
+    def execute_cell_input(self, cell_input: str, allow_stdin: bool | None = None) -> str:
+        return self.kc.execute(cell_input, allow_stdin=allow_stdin, stop_on_error=False)
+
+    RunningKernel.execute_cell_input = execute_cell_input
+
+
 def _chapter_cell(item: pytest.Item) -> bool:
     return item.path.suffix == ".ipynb" and item.path.parent == CHAPTERS and hasattr(item, "cell")
 

@@ -104,6 +104,18 @@ c.GenerateFeedback.preprocessors = [
 # "zero" also takes every point of a late hand-in (nbgrader's LateSubmissionPlugin).
 c.LateSubmissionPlugin.penalty_method = "none"
 
+# --- A hand-in that changes the tests' tools -------------------------------------------------
+# The tests run in the student's kernel, after the student's code, so a hand-in could replace
+# what they call (torch.allclose, Tensor.__eq__, builtins.abs, a module in sys.modules) and turn
+# wrong answers into passes. The grader checks every hand-in twice (grading/tamper.py): it reads
+# the student's cells before they run, and a guard in the kernel, which no cell of the notebook
+# shows, fails every test cell that runs after such a change ("the hand-in replaced
+# torch.allclose"). Each finding is a reason in the table and grades.csv, with the cell and the
+# line. What it costs the notebook: "review" keeps its score and leaves its cells to a person
+# (the table's "needs manual grading", nbgrader's formgrader); "zero" scores it 0, and a
+# notebook whose cells are found to change the tools is then not run at all.
+c.Tampering.action = "review"
+
 # --- Limits -------------------------------------------------------------------------------------
 # Each limit below is set here only: `python -m grading grade --help` shows them, its options
 # change them for one run, Slurm's --time and --mem for grading follow from them, and so does

@@ -50,6 +50,9 @@ JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 # Finished jobs stay visible to squeue/scontrol for a while (the tests read their states).
 MinJobAge=300
+# A job past its time limit gets SIGTERM, then SIGKILL after KillWait seconds (default 30): a
+# test cluster has no job that needs the grace, and its test of the time limit waits less.
+KillWait=5
 StateSaveLocation=$DIR/state
 SlurmdSpoolDir=$DIR/spool
 SlurmctldPidFile=$DIR/slurmctld.pid

@@ -5,16 +5,21 @@ Builds a course in a temporary folder (this repository's ``nbgrader_config.py`` 
 runs ``python -m grading grade --jobs J`` for each J of ``--jobs``, from a fresh gradebook each
 time. Prints the wall time, the peak memory of the whole grading process tree (sampled every
 0.2 s: the sum over the parent, the workers and the kernels) and checks that ``grades.csv``
-holds a full autograded score for every student. Usage::
+holds a full autograded score for every student. ``--against`` names another checkout of the
+course (e.g. main's, ``git worktree add ../main main``): the same class is graded by its
+``grading`` and by this one's in turn, ``--repeat`` times, and the medians compared. Usage::
 
     .venv/bin/python benchmarks/grade_class.py --students 30 --jobs 1 2
+    .venv/bin/python benchmarks/grade_class.py --students 6 --jobs 2 --against ../main --repeat 3
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,7 +35,8 @@ from nbgrader.utils import is_solution
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from grading import Course, release  # noqa: E402 -- the repository's own package
+from grading.course import Course  # noqa: E402 -- the repository's own package
+from grading.release import release  # noqa: E402
 
 
 def solved(course: Course, assignment: str) -> dict[str, nbformat.NotebookNode]:
@@ -103,12 +109,16 @@ def fresh(root: Path) -> None:
             path.unlink()
 
 
-def grade(root: Path, jobs: int) -> tuple[float, int, int]:
-    """Grade the class at ``root`` with ``jobs`` at once: (seconds, peak bytes, exit status)."""
+def grade(root: Path, jobs: int, code: Path = REPO) -> tuple[float, int, int]:
+    """Grade the class at ``root`` with ``jobs`` at once, by the ``grading`` (and ``lib``) of
+    the checkout ``code``: (seconds, peak bytes, exit status)."""
     fresh(root)
     command = [sys.executable, "-m", "grading", "--root", str(root), "grade", "--jobs", str(jobs)]
+    env = {**os.environ, "PYTHONPATH": str(code)}  # the workers and kernels import it too
     start = time.monotonic()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=code, env=env
+    )
     peak = 0
     done = threading.Event()
 
@@ -134,15 +144,26 @@ def main() -> int:
     parser.add_argument("--students", type=int, default=30)
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--assignment", default="01_linear_classifiers")
+    parser.add_argument("--against", type=Path, help="another checkout, graded in turn with this")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per checkout and JOBS")
     args = parser.parse_args()
+    checkouts = {"this": REPO, **({"against": args.against.resolve()} if args.against else {})}
     with tempfile.TemporaryDirectory(prefix="grade-class-") as tmp:
         root = Path(tmp)
         make_class(root, args.assignment, args.students)
         ok = True
         for jobs in args.jobs:
-            seconds, peak, status = grade(root, jobs)
-            memory = f"peak memory {peak / 2**30:.2f} GiB, "
-            ok &= report(f"JOBS={jobs}", root, args.students, seconds, status, memory)
+            times: dict[str, list[float]] = {name: [] for name in checkouts}
+            for name, code in [item for _ in range(args.repeat) for item in checkouts.items()]:
+                seconds, peak, status = grade(root, jobs, code)
+                times[name].append(seconds)
+                memory = f"peak memory {peak / 2**30:.2f} GiB, "
+                label = f"JOBS={jobs}" + (f" {name} ({code})" if args.against else "")
+                ok &= report(label, root, args.students, seconds, status, memory)
+            if args.against:
+                this, other = (statistics.median(times[name]) for name in checkouts)
+                print(f"JOBS={jobs}: median {this:.1f} s against {other:.1f} s: "
+                      f"{100 * (this / other - 1):+.1f}%")  # fmt: skip
     return 0 if ok else 1
 
 

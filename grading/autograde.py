@@ -36,6 +36,7 @@ from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 from nbgrader.utils import parse_utc
 from tqdm.auto import tqdm
 
+from . import tamper
 from .course import LOG, Course, GradingError, Limits, grade_id, read_json, write_json
 from .release import prepare_course_models, register, slowest_cell
 from .sandbox import kill_user_processes, sandbox_user
@@ -45,6 +46,9 @@ log = logging.getLogger("grading")
 #: File, in ``autograded/<student>/<assignment>/``, with why a hand-in lost points to a limit
 #: or a bad notebook: ``{"<notebook>.ipynb": "reason", ...}``. Read by :mod:`grading.report`.
 NOTES_FILE = "grading-notes.json"
+#: File beside it with why a notebook's scores need a person's review or are 0: the changes to
+#: the tests' tools that :mod:`grading.tamper` found, ``{"<notebook>.ipynb": ["reason", ...]}``.
+TAMPERING_FILE = "grading-tampering.json"
 
 
 @dataclass
@@ -57,6 +61,8 @@ class Submission:
     #: the notebooks that passed the checks, and why the others score 0 without running
     runnable: list[Path] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)
+    #: what the student's cells change of the tests' tools, by notebook (:func:`tamper.scan`)
+    tampering: dict[str, list[str]] = field(default_factory=dict)
     limits: Limits | None = None
     #: the course models to copy for the kernel (None: its assignment uses none)
     course_models: Path | None = None
@@ -65,18 +71,28 @@ class Submission:
 @dataclass
 class Outcome:
     """What grading one hand-in left: its executed notebooks (as JSON), why any notebook lost
-    points to a limit or did not run, and a problem of the grader itself, if any."""
+    points to a limit or did not run, the changes to the tests' tools that the scan and the guard
+    found (:mod:`grading.tamper`), and a problem of the grader itself, if any."""
 
     submission: Submission
     executed: dict[str, dict] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     failure: str | None = None
+    tampering: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, submission: Submission) -> Outcome:
+        """Before anything ran: what the plan found."""
+        tampering = {name: list(found) for name, found in submission.tampering.items()}
+        return cls(submission, notes=dict(submission.notes), tampering=tampering)
 
     @classmethod
     def zero(cls, submission: Submission, reason: str = "", failure: str | None = None) -> Outcome:
         """Nothing executed: every notebook that would have run scores 0 for ``reason``."""
-        notes = {path.name: reason for path in submission.runnable if reason}
-        return cls(submission, notes={**submission.notes, **notes}, failure=failure)
+        outcome = cls.start(submission)
+        outcome.notes.update({path.name: reason for path in submission.runnable if reason})
+        outcome.failure = failure
+        return outcome
 
 
 @dataclass
@@ -213,8 +229,9 @@ def check_notebook(path: Path, assignment: str, cells: dict[str, dict[str, str]]
     return None
 
 
-def check_submission(course: Course, submission: Submission, cells: dict) -> None:
-    """Which notebooks of ``submission`` run, and why the others score 0 without running."""
+def check_submission(course: Course, submission: Submission, cells: dict, action: str) -> None:
+    """Which notebooks of ``submission`` run, why the others score 0 without running, and what
+    each changes of the tests' tools (with ``action`` "zero", such a notebook does not run)."""
     expected = {path.name for path in course.source_notebooks(submission.assignment)}
     handed_in = {path.name: path for path in sorted(submission.folder.glob("*.ipynb"))}
     for name in sorted(handed_in.keys() - expected):
@@ -224,7 +241,12 @@ def check_submission(course: Course, submission: Submission, cells: dict) -> Non
         path = handed_in.get(name)
         reason = check_notebook(path, submission.assignment, cells) if path else None
         if path and not reason:
-            submission.runnable.append(path)
+            source = course.source_dir / submission.assignment / name
+            found = tamper.scan(*(nbformat.read(nb, as_version=4) for nb in (path, source)))
+            if found:
+                submission.tampering[name] = [f"changes the tests' tools: {tamper.listed(found)}"]
+            if not found or action != "zero":
+                submission.runnable.append(path)
         else:
             submission.notes[name] = reason or "no notebook of this name was handed in"
 
@@ -266,8 +288,9 @@ def plan_class(course: Course, limits: Limits) -> Plan:
             plan.failures.append(str(error))
     notebooks = [path for name in registered for path in course.source_notebooks(name)]
     models, cells = prepare_course_models(course, notebooks), assignment_cells(course)
+    action = tamper.action(course)
     for submission in (s for s in submissions if s.assignment in registered):
-        check_submission(course, submission, cells)
+        check_submission(course, submission, cells, action)
         submission.limits, submission.course_models = registered[submission.assignment], models
         plan.submissions.append(submission)
     return plan
@@ -428,7 +451,7 @@ def gradebook_dump(path: Path) -> str:
 def record(course: Course, outcome: Outcome) -> None:
     """Write one hand-in's scores into the gradebook: its executed notebooks scored by
     nbgrader's ``SaveAutoGrades`` and ``AssignLatePenalties`` (its ``timestamp.txt`` against the
-    due date), its other notebooks 0; the notebooks and notes go to ``autograded/``."""
+    due date), then :func:`settle`; the notebooks and notes go to ``autograded/``."""
     sub, cfg = outcome.submission, course.config()
     db_url = course.coursedir(cfg).db_url
     with Gradebook(db_url, course.coursedir(cfg).course_id) as gb:
@@ -437,13 +460,6 @@ def record(course: Course, outcome: Outcome) -> None:
         gb.update_or_create_submission(
             sub.assignment, sub.student, **({"timestamp": handed_in} if handed_in else {})
         )
-        for notebook in gb.find_assignment(sub.assignment).notebooks:
-            if f"{notebook.name}.ipynb" not in outcome.executed:
-                # 0 for every graded cell, as nbgrader does for a missing notebook
-                graded = gb.find_submission_notebook(notebook.name, sub.assignment, sub.student)
-                for grade in graded.grades:
-                    grade.auto_score, grade.needs_manual_grade = 0, False
-                gb.db.commit()
     folder = course.autograded_dir / sub.student / sub.assignment
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -454,7 +470,31 @@ def record(course: Course, outcome: Outcome) -> None:
         for step in (SaveAutoGrades, AssignLatePenalties):
             step(config=cfg, log=LOG).preprocess(nb, resources)
         nbformat.write(nb, folder / filename)
+    action = tamper.action(course)
+    settle(course, outcome, action)
     (folder / NOTES_FILE).write_text(json.dumps(outcome.notes, indent=1), encoding="utf-8")
+    tampering = {name: [f"{reason} [{tamper.ACTIONS[action]}]" for reason in found]
+                 for name, found in outcome.tampering.items()}  # fmt: skip
+    (folder / TAMPERING_FILE).write_text(json.dumps(tampering, indent=1), encoding="utf-8")
+
+
+def settle(course: Course, outcome: Outcome, action: str) -> None:
+    """In the gradebook: 0 for every graded cell of a notebook that did not run, as nbgrader
+    does for a missing notebook; for a notebook that changed the tests' tools, as ``action``
+    says: 0 for every cell ("zero"), or every cell left to a person's review ("review")."""
+    sub, cfg = outcome.submission, course.config()
+    with Gradebook(course.coursedir(cfg).db_url, course.coursedir(cfg).course_id) as gb:
+        for notebook in gb.find_assignment(sub.assignment).notebooks:
+            name = f"{notebook.name}.ipynb"
+            zero = name not in outcome.executed or action == "zero" and name in outcome.tampering
+            if zero or name in outcome.tampering:
+                graded = gb.find_submission_notebook(notebook.name, sub.assignment, sub.student)
+                for grade in graded.grades:
+                    if zero:
+                        grade.auto_score, grade.needs_manual_grade = 0, False
+                    else:
+                        grade.needs_manual_grade = True
+                gb.db.commit()
 
 
 def record_class(course: Course, plan: Plan, outcomes: Iterable[Outcome]) -> AutogradeResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -12,12 +13,13 @@ import types
 import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+from nbgrader import api as nbgrader_api
+from nbgrader.apps.api import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.utils import find_all_files
 from traitlets.config import Config, PyFileConfigLoader
-
-if TYPE_CHECKING:
-    from nbgrader.coursedir import CourseDirectory
 
 #: The nbgrader configuration file, at the course root: every setting and limit of the grader.
 CONFIG_FILE = "nbgrader_config.py"
@@ -40,6 +42,15 @@ def grade_id(cell: dict) -> str | None:
     """The nbgrader id of a notebook cell (a dict or a ``NotebookNode``), if it has one."""
     info = cell.get("metadata", {}).get("nbgrader", {}) if isinstance(cell, dict) else {}
     return info.get("grade_id") or None
+
+
+def describe_cell(nb: dict, index: int) -> str:
+    """``cell 3 (bce-tests)``: the position in the notebook ``nb`` counted from 1, and the
+    grade id where there is one."""
+    if index < 0:
+        return "kernel start-up"
+    name = grade_id(nb["cells"][index])
+    return f"cell {index + 1}" + (f" ({name})" if name else "")
 
 
 @dataclass(frozen=True)
@@ -71,10 +82,6 @@ class Course:
 
     def coursedir(self, cfg: Config | None = None) -> CourseDirectory:
         """nbgrader's view of the folder, configured by ``cfg`` (default: :meth:`config`)."""
-        # nbgrader is imported where it is used: importing it takes a second or more, which
-        # the sandbox's kernel launcher (grading.sandbox, this module's JSON) need not pay.
-        from nbgrader.coursedir import CourseDirectory
-
         return CourseDirectory(config=cfg if cfg is not None else self.config())
 
     def step_dir(self, step: str) -> Path:
@@ -116,8 +123,6 @@ class Course:
         """The files of the folder ``source`` into ``dest``, but its notebooks, its links and
         what ``CourseDirectory.ignore`` names (as nbgrader copies an assignment's files)."""
         ignore = [*self.coursedir().ignore, "*.ipynb"]
-        from nbgrader.utils import find_all_files
-
         for path in map(Path, find_all_files(str(source), ignore)):
             if not path.is_symlink():
                 (dest / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
@@ -127,10 +132,8 @@ class Course:
         """Run ``NbGraderAPI.<step>(*args)`` on this course, configured with ``overrides``;
         its failure becomes a :class:`GradingError` naming ``what``, quoting nbgrader's errors.
         """
-        scripts_on_path()
+        ready_for_new_gradebooks()
         cfg = self.config(**overrides)
-        from nbgrader.apps.api import NbGraderAPI
-
         api = NbGraderAPI(coursedir=self.coursedir(cfg), config=cfg, log=LOG)
         result = getattr(api, step)(*args)
         if not result["success"]:
@@ -140,13 +143,17 @@ class Course:
             raise GradingError(f"{what} failed:\n{details.strip()}")
 
 
-def scripts_on_path() -> None:
-    """Put this environment's scripts on ``PATH`` where ``alembic`` is missing: nbgrader runs
-    `alembic` to stamp a new gradebook, which fails where the interpreter is called directly
-    (``.venv/bin/python``) and the environment is not activated."""
+def ready_for_new_gradebooks() -> None:
+    """nbgrader stamps each new gradebook with the revision that `alembic heads` prints, run as
+    a new process: this environment's scripts go on ``PATH`` where ``alembic`` is missing (the
+    interpreter called directly, ``.venv/bin/python``, the environment not activated), and the
+    revision, fixed for the installed nbgrader, is asked once per process instead of once per
+    gradebook (a second each: releasing an assignment makes a throwaway gradebook)."""
     if shutil.which("alembic") is None:
         scripts = sysconfig.get_path("scripts")
         os.environ["PATH"] = os.pathsep.join([scripts, os.environ.get("PATH", "")])
+    if not hasattr(nbgrader_api.get_alembic_version, "cache_info"):
+        nbgrader_api.get_alembic_version = functools.cache(nbgrader_api.get_alembic_version)
 
 
 @dataclass(frozen=True)

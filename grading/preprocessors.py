@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import itertools
 import json
 import re
+import secrets
 import time
 import tokenize
 from pathlib import Path
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async, run_sync
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import ClearHiddenTests, Execute, OverwriteCells
-from nbgrader.utils import is_grade, is_solution
+from nbgrader.utils import is_grade, is_locked, is_solution
 from traitlets import Float, Integer, Unicode
 
-from .course import grade_id
+from . import tamper
+from .course import describe_cell, grade_id
 from .sandbox import describe_end
 
 
@@ -68,6 +72,9 @@ class OverwriteCellsInOrder(OverwriteCells):
 #: died, and into every test cell that did not run because of it.
 LIMIT_ERROR = "GradingLimit"
 NOT_RUN_ERROR = "NotRun"
+#: ``ename`` of the error output put into a test cell that ran after the hand-in replaced a tool
+#: of the tests (:mod:`grading.tamper`).
+TOOLS_ERROR = "ToolsReplaced"
 
 
 class LimitHit(Exception):
@@ -78,20 +85,14 @@ def _error(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[])
 
 
-def describe_cell(nb: NotebookNode, index: int) -> str:
-    """``cell 3 (bce-tests)``: the position counted from 1, and the grade id where there is one."""
-    if index < 0:
-        return "kernel start-up"
-    name = grade_id(nb.cells[index])
-    return f"cell {index + 1}" + (f" ({name})" if name else "")
-
-
 class LimitedExecute(Execute):
     """nbgrader's ``Execute`` within one hand-in's limits: ``timeout`` per cell and
     ``notebook_timeout`` in all. The first limit hit (a timeout, a ``MemoryError`` at the kernel's
     address-space limit, the kernel dying) stops the notebook: its cell gets an error output saying
     why, and every test cell after it one saying it did not run, so that ``SaveAutoGrades`` scores
-    them 0; the reason goes to ``report_dir/<notebook>.json``."""
+    them 0; the reason goes to ``report_dir/<notebook>.json``. It also runs the guard of
+    :mod:`grading.tamper` in the kernel, outside the notebook: a test cell that ran after the
+    hand-in replaced a tool of the tests fails, and the first such change is reported too."""
 
     notebook_timeout = Float(float("inf"), help="Seconds the notebook may run.").tag(config=True)
     memory_mb = Integer(0, help="The kernel's memory limit, for messages.").tag(config=True)
@@ -112,16 +113,58 @@ class LimitedExecute(Execute):
 
     def preprocess_cell(self, cell, resources, index):
         self._index, where = index, describe_cell(self.nb, index)
-        if cell.cell_type == "code" and time.monotonic() >= self._deadline:
+        code = cell.cell_type == "code"
+        if code and time.monotonic() >= self._deadline:
             raise LimitHit(f"the notebook time limit ({self.notebook_timeout:g} s) was reached "
                            f"before {where}")  # fmt: skip
+        test = code and is_grade(cell) and not is_solution(cell)
+        if code and not self._guard and (test or not (is_locked(cell) and grade_id(cell))):
+            self._start_guard()  # before the first cell that is not the course's own
+        before = self._changed() if test else []
         cell, resources = super().preprocess_cell(cell, resources, index)
         errors = [out.ename for out in cell.get("outputs", []) if out.output_type == "error"]
         if "CellTimeoutError" in errors:
             raise LimitHit(f"{self._time_limit()} was reached in {where}")
         if any(name.endswith("MemoryError") for name in errors):  # numpy's subclass too
             raise LimitHit(f"the memory limit ({self.memory_mb} MiB) was hit in {where}")
+        changed = before or (self._changed() if test else [])
+        if changed:
+            names = tamper.listed(changed, ", ")
+            cell.outputs.append(_error(TOOLS_ERROR, f"the hand-in replaced {names}"))
+            when = f"before {where}" if before else f"while {where} ran"
+            self._tampering = self._tampering or f"the hand-in replaced {names} {when}"
         return cell, resources
+
+    async def _async_run_hidden(self, expression: str) -> dict:
+        """Evaluate ``expression`` in the kernel, with no trace in the notebook or the
+        kernel's history: its value's reply (``status``, and ``data`` or ``ename``)."""
+        wanted = {"value": expression}
+        msg_id = await ensure_async(
+            self.kc.execute("", silent=True, store_history=False, user_expressions=wanted)
+        )
+        reply = await self.async_wait_for_reply(msg_id)
+        return (reply or {}).get("content", {}).get("user_expressions", {}).get("value", {})
+
+    _run_hidden = run_sync(_async_run_hidden)
+
+    def _start_guard(self) -> None:
+        """Record the tests' tools in the kernel, under a name of this run only."""
+        self._guard = f"_{secrets.token_hex(8)}"
+        reply = self._run_hidden(tamper.guard_code(self._guard))
+        if reply.get("status") != "ok":
+            what = f"{reply.get('ename')}: {reply.get('evalue')}"
+            raise RuntimeError(f"the guard of the tests' tools did not start: {what}")
+
+    def _changed(self) -> list[str]:
+        """The tools of the tests that are not what the guard recorded."""
+        reply = self._run_hidden(tamper.check_code(self._guard))
+        try:
+            text = ast.literal_eval(reply["data"]["text/plain"])
+        except (KeyError, TypeError, ValueError, SyntaxError):
+            text = None  # the check did not run: the hand-in changed the guard itself
+        if not isinstance(text, str):
+            return ["the grader's check"]
+        return text.split("\n") if text else []
 
     def _kernel_end(self) -> str:
         """How the kernel ended, as the sandbox launcher saw it."""
@@ -150,6 +193,7 @@ class LimitedExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         self._deadline = time.monotonic() + self.notebook_timeout
         self._index, self._notebook_bound, reason = -1, False, None
+        self._guard, self._tampering = "", ""
         try:
             nb, resources = self._execute(nb, resources, km)
         except LimitHit as hit:
@@ -166,7 +210,8 @@ class LimitedExecute(Execute):
         resources = resources if resources is not None else {}
         if self.report_dir:
             name = resources.get("nbgrader", {}).get("notebook", "notebook")
-            (Path(self.report_dir) / f"{name}.json").write_text(json.dumps({"reason": reason}))
+            report = {"reason": reason, "tampering": self._tampering}
+            (Path(self.report_dir) / f"{name}.json").write_text(json.dumps(report))
         return nb, resources
 
 

@@ -26,7 +26,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError
 from nbgrader.api import Gradebook
 from nbgrader.utils import parse_utc
 
-from .course import Course, GradingError, scripts_on_path, write_json
+from .course import Course, GradingError, ready_for_new_gradebooks, write_json
 from .sandbox import die_with_parent
 
 #: File beside an assignment's source notebooks with the timing of its solution (written by
@@ -122,7 +122,7 @@ def set_due_date(course: Course, assignment: str, due: str) -> datetime:
             f"the due date {due!r} is not a date and time ({error}); write it as "
             '"2025-01-31 23:59 Europe/Berlin" (a time zone name or an offset such as +01:00).'
         ) from error
-    scripts_on_path()
+    ready_for_new_gradebooks()
     with Gradebook(course.coursedir().db_url, course.config().CourseDirectory.course_id) as gb:
         gb.update_or_create_assignment(assignment, duedate=when)
     return when

@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook, GradeCell, SubmittedAssignment
 
-from .autograde import NOTES_FILE, AutogradeResult
+from .autograde import NOTES_FILE, TAMPERING_FILE, AutogradeResult
 from .course import Course, GradingError, grade_id
 from .preprocessors import LIMIT_ERROR, NOT_RUN_ERROR, HideHiddenTests
 
@@ -52,7 +52,8 @@ class GradeRow:
     score: float  # autograded plus manually given points so far, less any late penalty
     max_score: float
     cells: tuple[CellGrade, ...]
-    #: why points were lost to a limit, a dead kernel, a broken notebook or lateness
+    #: why points were lost to a limit, a dead kernel, a broken notebook or lateness, or why
+    #: they need a person's review (a change to the tests' tools, :mod:`grading.tamper`)
     reasons: tuple[str, ...] = ()
     seconds_late: float = 0.0  # after the due date (nbgrader's total_seconds_late)
     late_penalty: float = 0.0
@@ -73,10 +74,15 @@ class GradeRow:
         return found[0]
 
 
+def _notes(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
 def _reasons(course: Course, submission: SubmittedAssignment) -> tuple[str, ...]:
-    path = course.autograded_dir / submission.student.id / submission.assignment.name / NOTES_FILE
-    notes = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    folder = course.autograded_dir / submission.student.id / submission.assignment.name
+    notes, tampering = (_notes(folder / name) for name in (NOTES_FILE, TAMPERING_FILE))
     reasons = [f"{notebook}: {reason}" for notebook, reason in sorted(notes.items())]
+    reasons += [f"{name}: {why}" for name, found in sorted(tampering.items()) for why in found]
     if submission.total_seconds_late:
         penalty = submission.late_submission_penalty
         reasons.append(

@@ -29,8 +29,10 @@ from pathlib import Path
 
 import psutil
 
-from .course import read_json
-
+#: The sandbox kernel's launcher, for ``python -c``: this file run as a script.
+LAUNCHER = (
+    "import runpy, sys; sys.argv[0] = {path!r}; runpy.run_path({path!r}, run_name='__main__')"
+).format(path=str(Path(__file__).resolve()))
 #: Prefix of the per-slot sandbox users created with ``useradd`` when the grader is root.
 USER_PREFIX = "xnn-grade"
 
@@ -139,6 +141,12 @@ class KernelSpec:
     #: files and folders of the course the kernel must not see (gradebook, sources, hand-ins)
     hidden: tuple[str, ...] = ()
 
+    @classmethod
+    def read(cls, path: Path) -> KernelSpec:
+        """The spec the worker wrote (``grading.course.write_json``) to ``path``."""
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(**{key: tuple(v) if isinstance(v, list) else v for key, v in data.items()})
+
 
 _CLONE_NEWNS = 0x00020000
 _MS_RDONLY, _MS_BIND, _MS_MOVE, _MS_REC, _MS_PRIVATE = 1, 4096, 8192, 16384, 1 << 18
@@ -240,7 +248,7 @@ def _child(argv: list[str], spec: KernelSpec, uid: int, gid: int) -> None:
 
 def launch(spec_file: Path, argv: list[str]) -> int:
     """Run ``argv`` (the kernel command) in the sandbox of ``spec_file``; returns its status."""
-    spec = read_json(spec_file, KernelSpec)
+    spec = KernelSpec.read(spec_file)
     entry = pwd.getpwnam(spec.user) if spec.user is not None else None
     uid, gid = (entry.pw_uid, entry.pw_gid) if entry else (os.getuid(), os.getgid())
     argv = _private_connection_file(argv, spec, uid, gid)
@@ -280,7 +288,9 @@ def describe_end(status: dict, cpu_seconds: int) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """``SPEC.json -- KERNEL-COMMAND...``, as the sandbox kernel's spec runs it."""
+    """``SPEC.json -- KERNEL-COMMAND...``, as the sandbox kernel's spec runs it: as a file
+    (:data:`LAUNCHER`), which imports nothing of the grading package nor of nbgrader, so that
+    the launcher that stays every kernel's parent starts in a twentieth of a second."""
     die_with_parent(signal.SIGTERM)  # with the worker (passed on to the kernel)
     return launch(Path(argv[0]), argv[2:])
 

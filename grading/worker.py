@@ -109,9 +109,8 @@ def prepare(job: Job) -> dict[str, str]:
     }
     if job.threads:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(job.threads)
-    launcher = "import sys; from grading.sandbox import main; sys.exit(main(sys.argv[1:]))"
     kernel_spec = {
-        "argv": [sys.executable, "-c", launcher, str(private / "sandbox.json"), "--"]
+        "argv": [sys.executable, "-c", sandbox.LAUNCHER, str(private / "sandbox.json"), "--"]
         + [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (grading sandbox)",
         "language": "python",
@@ -151,13 +150,15 @@ def run(job: Job) -> Outcome:
             "LimitedExecute.report_dir": str(reports),
         },
     )
-    outcome = Outcome(sub, notes=dict(sub.notes))
+    outcome = Outcome.start(sub)
     autograded = ws / "course" / "autograded" / sub.student / sub.assignment
     for path in sub.runnable:
         outcome.executed[path.name] = nbformat.read(autograded / path.name, as_version=4)
-        reason = json.loads((reports / f"{path.stem}.json").read_text(encoding="utf-8"))["reason"]
-        if reason:
-            outcome.notes[path.name] = reason
+        report = json.loads((reports / f"{path.stem}.json").read_text(encoding="utf-8"))
+        if report["reason"]:
+            outcome.notes[path.name] = report["reason"]
+        if report["tampering"]:
+            outcome.tampering.setdefault(path.name, []).append(report["tampering"])
     return outcome
 
 

@@ -373,7 +373,7 @@ def _values(values: object) -> torch.Tensor:
 def difference(given: object, expected: object, atol: float = 1e-8, rtol: float = 1e-5) -> str:
     """Where ``given`` differs from ``expected`` (tensors or arrays), in words, for an exercise
     test's message: that it is no tensor, its shape, or how many entries are farther than
-    ``atol + rtol * |expected|`` from theirs (as :func:`torch.allclose` counts, with its
+    ``atol + rtol * |expected|`` from theirs (as ``torch.allclose`` counts, with its
     defaults; ``atol=0, rtol=0`` for equality) and the first of them. Never raises, so that a
     message never hides the failure it reports."""
     if not isinstance(given, torch.Tensor | np.ndarray):

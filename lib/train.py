@@ -281,12 +281,16 @@ def _cache_key(model: nn.Module, config: TrainConfig, step: StepFactory, data_di
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def _save(state: dict, path: Path) -> bool:
-    """Write ``state`` to ``path`` atomically; ``False`` when the folder is read-only."""
-    partial = path.with_suffix(".part")
+def _save(state: dict | Callable[[Path], None], path: Path) -> bool:
+    """Write ``state`` to ``path`` atomically (``torch.save``, or ``state(file)`` where it is a
+    function that writes a file); ``False`` when the folder is read-only."""
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.part{path.suffix}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(state, partial)
+        if callable(state):
+            state(partial)
+        else:
+            torch.save(state, partial)
         partial.replace(path)  # an interrupted save never leaves a broken cache entry
     except OSError:
         return False

@@ -18,6 +18,12 @@ shows it, must name the mistake with the phrase. "wrong, visibly" says more: the
 catch it, so the student sees the failure before handing in (it fails before the hidden tests
 run). A right answer must earn full marks on every test that reads what it wrote.
 
+A cheat (``# cheat on <wrong answer>: ...``) adds its code to the cells of a wrong answer of the
+corpus, to change what the tests use (``torch.allclose``, ``Tensor.__eq__``, ``builtins``,
+``sys.modules``): both checks of :mod:`grading.tamper` must catch it, the reading of the cells
+before they run and the guard in the kernel, and it must earn no point on its task that its
+wrong answer does not. It changes every test that runs after it, so it has a hand-in of its own.
+
 Each hand-in is a real kernel running a whole notebook, so answers share hand-ins where they
 cannot disturb each other: answers go together when no autograded test reads what two of them
 wrote. What a test reads is found from the names the notebook's cells bind and read
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import dataclasses
 import html
 import re
 import shutil
@@ -54,6 +61,7 @@ from grading import (
     release_all,
     write_feedback,
 )
+from grading.tamper import scan
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "answers"
@@ -65,7 +73,9 @@ MIN_WRONG, MIN_RIGHT = 8, 3
 JOBS = 2
 LIMITS = {"cell_timeout": 300, "notebook_timeout": 900, "memory_mb": 8192, "cpu_seconds": 900}
 
-HEADER = re.compile(r"# (?P<verdict>right|wrong)(?P<visibly>, visibly)?: (?P<what>\S.*)")
+HEADER = re.compile(
+    r"# (?P<verdict>right|wrong|cheat)(?P<visibly>, visibly)?(?: on (?P<base>\S+))?: (?P<what>\S.*)"
+)
 FEEDBACK = re.compile(r"# feedback: (?P<phrase>\S.*)")
 CELL = re.compile(r"# %% (?P<grade_id>\S+)")
 HIDDEN = "BEGIN HIDDEN TESTS"
@@ -92,6 +102,9 @@ class Answer:
     what: str
     cells: dict[str, str]  # grade_id -> the code replacing the model answer
     feedback: str = ""  # a wrong answer's: what the feedback on its task must say
+    base: str | None = None  # a cheat: the wrong answer whose cells it adds its code to
+
+    cheat = property(lambda self: self.base is not None)
 
     @property
     def key(self) -> str:
@@ -110,10 +123,16 @@ def read_answer(path: Path) -> Answer:
     if header is None:
         raise ValueError(
             f"{path}: the first line must be '# right: <what the student did>' or "
-            f"'# wrong: ...' (or '# wrong, visibly: ...'), not {lines[0]!r}"
+            f"'# wrong: ...' (or '# wrong, visibly: ...', or '# cheat on <wrong answer>: ...'), "
+            f"not {lines[0]!r}"
         )
-    if header["verdict"] == "right" and header["visibly"]:
+    if header["verdict"] != "wrong" and header["visibly"]:
         raise ValueError(f"{path}: 'visibly' describes a wrong answer only")
+    if (header["verdict"] == "cheat") != bool(header["base"]):
+        raise ValueError(
+            f"{path}: a cheat, and only a cheat, names the wrong answer it adds its code to: "
+            "'# cheat on <wrong answer>: <what the student did>'"
+        )
     feedback = FEEDBACK.fullmatch(lines[1]) if len(lines) > 1 else None
     if (header["verdict"] == "wrong") != (feedback is not None):
         raise ValueError(
@@ -140,11 +159,30 @@ def read_answer(path: Path) -> Answer:
         what=header["what"],
         cells={grade_id: "\n".join(code).strip("\n") for grade_id, code in cells.items()},
         feedback=feedback["phrase"] if feedback else "",
+        base=header["base"],
     )
 
 
 def read_corpus(assignment: str) -> list[Answer]:
-    return [read_answer(path) for path in sorted((CORPUS / assignment).glob("*.py"))]
+    """The answers of ``assignment``, each cheat's code added to that of its wrong answer."""
+    answers = [read_answer(path) for path in sorted((CORPUS / assignment).glob("*.py"))]
+    named = {answer.name: answer for answer in answers}
+    return [on_base(answer, named) if answer.cheat else answer for answer in answers]
+
+
+def on_base(cheat: Answer, named: dict[str, Answer]) -> Answer:
+    """``cheat`` with the code of the wrong answer it names before its own, cell by cell."""
+    path = CORPUS / cheat.assignment / f"{cheat.name}.py"
+    base = named.get(cheat.base or "")
+    if base is None or base.right or base.cheat:
+        raise ValueError(f"{path}: '# cheat on {cheat.base}' names no wrong answer in "
+                         f"{path.parent}")  # fmt: skip
+    if set(cheat.cells) - set(base.cells):
+        raise ValueError(f"{path}: {base.name} replaces no cell "
+                         f"{sorted(set(cheat.cells) - set(base.cells))}")  # fmt: skip
+    cells = {gid: "\n\n".join(filter(None, [code, cheat.cells.get(gid)]))
+             for gid, code in base.cells.items()}  # fmt: skip
+    return dataclasses.replace(cheat, cells=cells)
 
 
 # --- What a test reads: names bound and read by the notebook's cells -------------------------
@@ -355,7 +393,9 @@ class HandIn:
     def admits(self, answer: Answer) -> bool:
         """Whether ``answer`` can join: no cell written twice, and no test reading a wrong
         answer and any other (its failure must be that answer's; a test that reads right
-        answers only must pass, whichever of them it reads)."""
+        answers only must pass, whichever of them it reads). A cheat goes alone."""
+        if answer.cheat or any(other.cheat for other in self.answers):
+            return False
         if any(set(answer.cells) & set(other.cells) for other in self.answers):
             return False
         together = [*self.answers, answer]
@@ -466,7 +506,8 @@ def caught_visibly(course: Course, handin: HandIn, test: str) -> bool:
     return line is not None and line < hidden
 
 
-ANSWERS = [answer for answers in corpus().values() for answer in answers]
+ANSWERS = [answer for answers in corpus().values() for answer in answers if not answer.cheat]
+CHEATS = [answer for answers in corpus().values() for answer in answers if answer.cheat]
 
 
 @pytest.mark.parametrize("answer", ANSWERS, ids=[answer.key for answer in ANSWERS])
@@ -500,7 +541,7 @@ def test_tests_reading_no_wrong_answer_earn_full_marks(graded: Graded, assignmen
     unread: set[str] = set()
     lost = []
     for handin in graded.handins:
-        if handin.notebook.assignment != assignment:
+        if handin.notebook.assignment != assignment or handin.answers[0].cheat:
             continue
         _, row = graded.rows[handin.answers[0].key]
         assert row is not None, f"{handin.student} has no score: {graded.failures}"
@@ -515,6 +556,30 @@ def test_tests_reading_no_wrong_answer_earn_full_marks(graded: Graded, assignmen
     notebook = Notebook.read(graded.course, assignment)
     assert set(notebook.tests) <= unread, f"no hand-in without a wrong answer in {notebook.tests}"
     assert not lost, f"tests that read no wrong answer lose points: {lost}"
+
+
+@pytest.mark.parametrize("cheat", CHEATS, ids=[cheat.key for cheat in CHEATS])
+def test_cheat_is_caught_and_earns_nothing(graded: Graded, cheat: Answer):
+    """Both checks name the change, the scan with the cell and the line; by the course's
+    setting (review) the notebook's tests are left to a person; and no test of the task scores
+    more than it does for the wrong answer alone."""
+    handin, row = graded.rows[cheat.key]
+    _, alone = graded.rows[f"{cheat.assignment}/{cheat.base}"]
+    assert row is not None and alone is not None, graded.failures
+    where = f"{cheat.key} ({cheat.what}), graded as {handin.student}"
+    scan = [reason for reason in row.reasons if "changes the tests' tools: " in reason]
+    guard = [reason for reason in row.reasons if "the hand-in replaced " in reason]
+    assert scan and guard, f"{where}: the scan found {scan}, the guard {guard}"
+    cells = [f"({grade_id}), line " for grade_id in cheat.cells]
+    assert any(cell in reason for reason in scan for cell in cells), scan
+    tests = {f"{handin.notebook.name.removesuffix('.ipynb')}/{t}" for t in handin.notebook.tests}
+    assert tests <= set(row.needs_manual_grade), f"{where}: not left to a person: {row}"
+    more = {
+        test: f"{row.cell(test).score:g} > {alone.cell(test).score:g}"
+        for test in cheat.tests
+        if row.cell(test).score > alone.cell(test).score
+    }
+    assert not more, f"{where} earns more than its wrong answer {cheat.base} on {more}"
 
 
 def test_grader_graded_every_hand_in(graded: Graded):
@@ -584,7 +649,7 @@ def test_feedback_shows_a_failing_hidden_tests_message_not_its_code(graded: Grad
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_corpus_is_large_enough_and_well_formed(assignment: str):
     answers = read_corpus(assignment)
-    wrong = [a for a in answers if not a.right]
+    wrong = [a for a in answers if not a.right and not a.cheat]
     right = [a for a in answers if a.right]
     assert len(wrong) >= MIN_WRONG and len(right) >= MIN_RIGHT, (
         f"tests/answers/{assignment}/ holds {len(wrong)} wrong and {len(right)} right answers; "
@@ -610,6 +675,9 @@ def test_corpus_is_large_enough_and_well_formed(assignment: str):
         ("# right: x\n# feedback: y\n# %% bce\npass", "and only for a wrong answer"),
         ("# wrong: x\n# feedback: y\npass\n# %% bce", ", line 3: code before the first"),
         ("# wrong: x\n# feedback: y\n", "no '# %% <grade_id>' cell"),
+        ("# cheat: x\n# %% bce\npass", "a cheat, and only a cheat, names the wrong answer"),
+        ("# right on bce-builtin: x\n# %% bce\npass", "a cheat, and only a cheat, names"),
+        ("# cheat on x, visibly: y\n# %% bce\npass", "the first line must be"),
     ],
 )
 def test_a_malformed_answer_is_refused_with_what_is_wrong(tmp_path: Path, text: str, problem: str):
@@ -622,16 +690,29 @@ def test_a_malformed_answer_is_refused_with_what_is_wrong(tmp_path: Path, text: 
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_scan_finds_the_cheats_and_nothing_else(assignment: str):
+    """The grader's reading of the student's cells (:func:`grading.tamper.scan`), before any
+    kernel: every cheat is found, no right or wrong answer is."""
+    notebook = Notebook.read(COURSE, assignment)
+    for answer in read_corpus(assignment):
+        found = scan(HandIn("", notebook, [answer]).build(notebook.source), notebook.source)
+        assert bool(found) == answer.cheat, f"{answer.key} ({answer.what}): {found}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_hand_ins_are_as_few_as_the_corpus_allows(assignment: str):
     """Each hand-in runs a whole notebook, and holds one answer per cell at most: as many
     hand-ins as the cell with the most answers has, and no more."""
     answers = read_corpus(assignment)
     per_cell: dict[str, int] = {}
-    for answer in answers:
+    for answer in (answer for answer in answers if not answer.cheat):
         for grade_id in answer.cells:
             per_cell[grade_id] = per_cell.get(grade_id, 0) + 1
     handins = pack(Notebook.read(COURSE, assignment), answers)
-    assert len(handins) == max(per_cell.values()), [[a.name for a in h.answers] for h in handins]
+    cheats = sum(answer.cheat for answer in answers)
+    assert len(handins) == max(per_cell.values()) + cheats, [
+        [a.name for a in h.answers] for h in handins
+    ]
 
 
 def accuracy_lines() -> list[str]:
@@ -639,7 +720,7 @@ def accuracy_lines() -> list[str]:
     lines = []
     for number, assignment in enumerate(ASSIGNMENTS, start=1):
         answers = read_corpus(assignment)
-        wrong = sum(not a.right for a in answers)
+        wrong = sum(not a.right and not a.cheat for a in answers)
         visibly = sum(a.visibly for a in answers)
         right = sum(a.right for a in answers)
         lines.append(
@@ -647,6 +728,13 @@ def accuracy_lines() -> list[str]:
             f"points on their task ({visibly} caught by the visible tests), {right} of {right} "
             "right answers earn full marks."
         )
+    cheats = [
+        cheat for assignment in ASSIGNMENTS for cheat in read_corpus(assignment) if cheat.cheat
+    ]
+    lines.append(
+        f"- Cheats: {len(cheats)} of {len(cheats)} hand-ins that change the tests' tools are "
+        "caught by both checks, and earn no point that their wrong answer does not."
+    )
     return lines
 
 

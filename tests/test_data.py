@@ -41,6 +41,7 @@ def _fake_mnist(root: Path, monkeypatch: pytest.MonkeyPatch, count: int = 12) ->
     sums = [(p.name, hashlib.md5(p.read_bytes()).hexdigest()) for p in sorted(raw.iterdir())]
     monkeypatch.setattr(data, "MNIST_FILES", tuple(sums))
     monkeypatch.setenv(data.DATA_DIR_ENV, str(root))
+    monkeypatch.setenv("XNN_COURSE_CACHE_DIR", str(root / "course-cache"))  # its decoded copy
     return raw
 
 
@@ -61,6 +62,22 @@ def test_local_tier_reads_idx_files(tmp_path, monkeypatch, capsys) -> None:
     lines = capsys.readouterr().out.splitlines()
     shown = f"local IDX files in {os.path.relpath(raw)}"
     assert len(lines) == 2 and all(shown in line for line in lines)
+
+
+def test_a_decoded_split_is_kept_in_the_course_cache_and_read_back(tmp_path, monkeypatch):
+    _fake_mnist(tmp_path, monkeypatch)
+    first = data.load_mnist(train=True)
+    assert len(list((tmp_path / "course-cache").glob("mnist-local-*.npz"))) == 1
+    data._decoded.cache_clear()  # as in a new kernel: the files are verified, not decoded
+
+    def no_decoding(path):
+        raise AssertionError(f"{path} was decoded again")
+
+    monkeypatch.setattr(data, "_read_idx", no_decoding)
+    again = data.load_mnist(train=True)
+    assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
+    again[0][0] = 1.0  # the caller's copy: the kept split stays as decoded
+    assert torch.equal(data.load_mnist(train=True)[0], first[0])
 
 
 def test_the_canonical_checksums_are_torchvisions() -> None:

@@ -199,6 +199,8 @@ class Bad:
     reason: str | None = None
     #: (cell, ename): the error output the bad code must leave in that cell
     error: str | None = None
+    #: it changes the tests' tools: its tests are left to a person (c.Tampering.action)
+    review: bool = False
 
 
 @dataclass
@@ -366,7 +368,12 @@ CORPUS: dict[str, Bad] = {
         error="ModuleNotFoundError",
     ),
     "tests_assert_true": Bad(_tests_asserting_true, "zero"),
-    "hides_failures": Bad(new_cell(HIDE_FAILURES, base="released"), "zero"),
+    "hides_failures": Bad(
+        new_cell(HIDE_FAILURES, base="released"),
+        "zero",
+        "changes the tests' tools: {cell}, line 5: builtins.AssertionError replaced",
+        review=True,
+    ),
     "reads_hidden_tests": Bad(new_cell(READ_HIDDEN), "full"),
     "invalid_json": Bad(lambda parts: b'{"cells": [', "zero", "not valid JSON"),
     "old_nbformat": Bad(_old_nbformat, "zero", "nbformat version 3; expected 4"),
@@ -635,6 +642,7 @@ def test_solution_earns_every_autograded_point(graded: Graded, assignment: str):
     failed = [cell.name for cell in row.cells if cell.autograded and cell.score < cell.max_score]
     assert not failed, f"the reference solution fails {failed} of {assignment}"
     assert row.auto_score == row.auto_max_score > 0
+    assert row.reasons == (), f"the reference solution of {assignment} is flagged: {row.reasons}"
     # Written answers are left to a person: listed as needing manual grading, not as failures.
     manual = {grade_id(cell) for cell in graded.source_cells(assignment, is_manual)}
     assert {cell.cell for cell in row.cells if cell.needs_manual_grade} == manual
@@ -731,7 +739,14 @@ def _where(nb: NotebookNode | bytes, reason: str) -> str:
         i
         for i, cell in enumerate(nb.cells)
         if cell.source.split("\n")[0]
-        in {"import os", "import ctypes", "while True:", "import signal", "import numpy as np"}
+        in {
+            "import os",
+            "import ctypes",
+            "while True:",
+            "import signal",
+            "import numpy as np",
+            "import builtins, sys",
+        }
     )
     grade = _nbgrader(nb.cells[index]).get("grade_id")
     return reason.format(cell=f"cell {index + 1}" + (f" ({grade})" if grade else ""))
@@ -754,8 +769,9 @@ def check_bad_hand_in(
         expected = row.auto_max_score - sum(cell.max_score for cell in lost)
     assert row.auto_score == expected, f"{kind}: {row.auto_score} points, reasons {row.reasons}"
     tests = [cell for cell in row.cells if cell.autograded]
-    assert not [cell.name for cell in tests if cell.needs_manual_grade], (
-        f"{kind}: tests left for manual grading instead of scored"
+    left = [cell.name for cell in tests if cell.needs_manual_grade]
+    assert len(left) == (len(tests) if bad.review else 0), (
+        f"{kind}: {left} of the tests left for manual grading"
     )
     if bad.reason is None:
         assert row.reasons == (), f"{kind}: unexpected reasons {row.reasons}"
@@ -1306,12 +1322,15 @@ def test_every_solution_was_timed_since_it_changed(assignment: str):
 def test_timing_a_solution_stays_with_the_instructor(course: Course):
     """`make exercises` times a solution by running it, and keeps the timing beside the source:
     never in the student version."""
-    _add_assignment(course, "zz_files", {"files.ipynb": nbformat.writes(FILES_SOURCE)})
+    source = copy.deepcopy(FILES_SOURCE)  # and a cell that takes a measurable CPU time
+    source.cells.append(nbformat.v4.new_code_cell("sum(i * i for i in range(3_000_000))"))
+    _add_assignment(course, "zz_files", {"files.ipynb": nbformat.writes(source)})
     (course.source_dir / "zz_files" / "data.txt").write_text("the instructor's data")
     (course.source_dir / "zz_files" / "notes.txt").write_text("the student's notes")
     path = time_solution(course, "zz_files")
     assert path == course.source_dir / "zz_files" / TIMING_FILE
-    assert 0 < slowest_cell(course, "zz_files") < 60
+    assert 0.05 <= slowest_cell(course, "zz_files") < 60
+    assert json.loads(path.read_text())["slowest_cell"] == "files.ipynb, cell 3"
     released = {p.name for p in release(course, "zz_files")}
     assert released == {"files.ipynb", "data.txt", "notes.txt"}
 

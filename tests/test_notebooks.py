@@ -6,6 +6,7 @@ execution cannot see.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -65,6 +66,25 @@ def test_chapter_reads_like_the_lecture(path: Path) -> None:
     assert not long_cells, f"{_name(path)}: move the code of these cells into lib: {long_cells}"
     markdown = sum(cell.cell_type == "markdown" for cell in shown)
     assert markdown >= len(shown) / 3, f"{_name(path)} is mostly code"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=_name)
+def test_chapter_glues_its_numbers_in_hidden_cells(path: Path) -> None:
+    """The calls that paste results into the prose (MyST-NB's ``glue``) sit in cells tagged
+    remove-cell, each after the cell that computes its values: the reader sees the code that
+    computes and draws, and the prose shows the numbers."""
+    notebook = nbformat.read(path, as_version=4)
+    gluing = [
+        cell.source[:40]
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        and "remove-cell" not in cell.metadata.get("tags", [])
+        and re.search(r"\bglue\(", cell.source)
+    ]
+    assert not gluing, (
+        f"{_name(path)}: move the glue calls of these cells into a cell tagged remove-cell "
+        f"right after each: {gluing}"
+    )
 
 
 def _toc_files(entries: list[dict]) -> list[str]:
