@@ -336,7 +336,7 @@ COLUMN_WIDTH = """() => Array.from(document.querySelectorAll('.tag_imagenet-figu
 
 
 @pytest.mark.parametrize(
-    "chapter", [c for c in CHAPTERS if Path(c).name.startswith(("04_", "05_"))]
+    "chapter", [c for c in CHAPTERS if Path(c).name.startswith(("04_", "05_", "06_"))]
 )
 def test_imagenet_attribution_figures_fill_the_content_column(
     book: Path, server: str, browser, chapter: str
