@@ -98,9 +98,10 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
-# Late hand-ins: a due date is set per assignment the nbgrader way (`nbgrader db assignment add
-# <assignment> --duedate "2025-01-31 23:59 Europe/Berlin"`), the time of a hand-in is its
-# timestamp.txt (nbgrader's exchange and ZipCollect write it). "none" records how late it was;
+# Late hand-ins: a due date is set per assignment in the gradebook (`make due
+# ASSIGNMENT=<assignment> DUE="2025-01-31 23:59 Europe/Berlin"`, which also works before the
+# gradebook exists), the time of a hand-in is its timestamp.txt (nbgrader's exchange and
+# ZipCollect write it). "none" records how late it was;
 # "zero" also takes every point of a late hand-in (nbgrader's LateSubmissionPlugin).
 c.LateSubmissionPlugin.penalty_method = "none"
 
