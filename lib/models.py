@@ -82,14 +82,16 @@ def mnist_cnn() -> MnistCNN:
     :func:`lib.device.get_device`. A course model: trained once, then loaded from the course
     cache by chapters 3 to 5, the exercises and the grader."""
     images, labels = data.load_mnist(train=True)
+    return _course_cnn(images, labels, MNIST_CNN_CONFIG, "mnist_cnn")
+
+
+def _course_cnn(
+    images: torch.Tensor, labels: torch.Tensor, config: train.TrainConfig, name: str
+) -> MnistCNN:
+    """A :class:`MnistCNN` trained with cross-entropy as the course model ``name``, in eval
+    mode: the one recipe of chapter 3's CNN and chapter 6's CNN on permuted labels."""
     model, _ = train.train_cached(
-        MnistCNN,
-        images,
-        labels,
-        MNIST_CNN_CONFIG,
-        loss_fn=F.cross_entropy,
-        name="mnist_cnn",
-        course=True,
+        MnistCNN, images, labels, config, loss_fn=F.cross_entropy, name=name, course=True
     )
     return model.eval()
 
@@ -118,16 +120,7 @@ def mnist_cnn_permuted_labels() -> MnistCNN:
     on :func:`lib.device.get_device`: the network of chapter 6's data randomisation test,
     which fits its training labels but has learnt nothing about digits. A course model."""
     images, shuffled = permuted_label_digits()
-    model, _ = train.train_cached(
-        MnistCNN,
-        images,
-        shuffled,
-        PERMUTED_LABELS_CONFIG,
-        loss_fn=F.cross_entropy,
-        name="mnist_cnn_permuted_labels",
-        course=True,
-    )
-    return model.eval()
+    return _course_cnn(images, shuffled, PERMUTED_LABELS_CONFIG, "mnist_cnn_permuted_labels")
 
 
 class AlexNet(nn.Module):
