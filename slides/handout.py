@@ -161,15 +161,22 @@ def print_book(book: Path = BOOK, out: Path = PDF) -> Path:
     return out / "book.pdf"
 
 
+#: Run in each deck before its scripts: notes when reveal.js has laid the slides out for print.
+PRINT_LAYOUT_DONE = "document.addEventListener('pdf-ready', () => { window.printLayoutDone = 1; })"
+
+
 def print_decks(decks: Path = DECKS, out: Path = PDF) -> list[Path]:
     """``out/slides-<chapter>.pdf`` for each deck in ``decks``, one slide a page."""
     written = []
     out.mkdir(parents=True, exist_ok=True)
     with browser.serve(decks) as server, browser.chromium() as chromium:
         with browser.offline_page(chromium, server) as (page, blocked):
+            # reveal.js lays the slides out as pages after it is ready, a frame or more later,
+            # and says so with the event pdf-ready: printed before it, a deck is one page.
+            page.add_init_script(PRINT_LAYOUT_DONE)
             for deck in sorted(decks.glob("*.html")):
                 _settle(page, f"{server}/{deck.name}?print-pdf")
-                page.wait_for_function("window.Reveal && Reveal.isReady()")
+                page.wait_for_function("window.printLayoutDone === 1")
                 path = out / f"slides-{deck.stem}.pdf"
                 page.pdf(path=path, print_background=True, prefer_css_page_size=True)
                 written.append(path)
