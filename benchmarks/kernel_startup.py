@@ -154,7 +154,9 @@ def main() -> None:
     for assignment, ways in now.items():
         for way, (wall, cpu) in ways.items():
             line = f"{assignment:<26} {way:<7} {wall:>6.2f} / {cpu:>5.2f}"
-            if before:
+            if before and assignment not in before:
+                line += f" {'(no such exercise)':>21}"
+            elif before:
                 old_wall, old_cpu = before[assignment][way]
                 line += f" {old_wall:>6.2f} / {old_cpu:>5.2f} {old_wall / wall:>5.1f}x"
             print(line)
