@@ -36,10 +36,10 @@ from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 from nbgrader.utils import parse_utc
 from tqdm.auto import tqdm
 
-from . import tamper
+from . import forkserver, tamper
 from .course import LOG, Course, GradingError, Limits, grade_id, read_json, write_json
 from .release import prepare_course_models, register, slowest_cell
-from .sandbox import kill_user_processes, sandbox_user
+from .sandbox import FORK_SERVER_ENV, command, kill_user_processes, sandbox_user
 
 log = logging.getLogger("grading")
 
@@ -335,8 +335,11 @@ def grade_submission(
             write_json(job_file, Job(course.root, submission, workspace, gradebook, user, threads))
             if _STOPPING.is_set():
                 raise SystemExit("the grader is stopping")
+            # From the fork server where one runs: the worker's parent is then its keeper (0).
+            parent = 0 if os.environ.get(FORK_SERVER_ENV) else os.getpid()
+            worker = [sys.executable, "-m", "grading.worker", str(job_file), str(parent)]
             process = subprocess.Popen(
-                [sys.executable, "-m", "grading.worker", str(job_file), str(os.getpid())],
+                command(worker, lock),
                 stdout=None if verbose else subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -392,7 +395,8 @@ def threads_per_handin(jobs: int) -> int:
 @contextmanager
 def grading_folder(gradebook: Path) -> Iterator[Path]:
     """A temporary folder for the hand-ins' workspaces, which sandbox users reach but cannot
-    list, with a private copy of ``gradebook`` for the workers to start from; within the block,
+    list, with a private copy of ``gradebook`` for the workers to start from and a fork server
+    for their kernels (:mod:`grading.forkserver`); within the block,
     SIGTERM and SIGINT end the grader and every worker it started (each worker then ends its
     kernel and whatever the hand-in started; :mod:`grading.worker`)."""
 
@@ -405,7 +409,7 @@ def grading_folder(gradebook: Path) -> Iterator[Path]:
     main = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT) if main}
     try:
-        with tempfile.TemporaryDirectory(prefix="grading-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="grading-") as tmp, forkserver.serving(Path(tmp)):
             os.chmod(tmp, 0o711)
             os.chmod(shutil.copyfile(gradebook, Path(tmp) / "gradebook.db"), 0o600)
             yield Path(tmp)

@@ -20,6 +20,7 @@ import pwd
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -196,7 +197,7 @@ def _private_mounts(spec: KernelSpec, staging: Path) -> None:
                 _mount(str(hold), str(child), None, _MS_MOVE)
 
 
-def _private_connection_file(argv: list[str], spec: KernelSpec, uid: int, gid: int) -> list[str]:
+def private_connection_file(argv: list[str], spec: KernelSpec, uid: int, gid: int) -> list[str]:
     """jupyter_client writes the connection file readable by the grader only: hand the kernel
     its own copy in its working folder's parent, owned by the kernel's user."""
     if "-f" not in argv:
@@ -208,50 +209,82 @@ def _private_connection_file(argv: list[str], spec: KernelSpec, uid: int, gid: i
     return [*argv[:index], str(copy), *argv[index + 1 :]]
 
 
+def enter(spec: KernelSpec, uid: int, gid: int) -> None:
+    """In a forked child that will become the kernel: its limits, where the grader is root its
+    own mount namespace and the sandbox user, death with its parent, its working folder. Raises
+    what went wrong (the caller reports it and leaves the fork)."""
+    memory = spec.memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    cpu = int(spec.cpu_seconds)
+    # SIGXCPU at the soft limit, SIGKILL a few seconds later if it is caught.
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core files from a segfault
+    if spec.user is not None:
+        try:
+            _private_mounts(spec, Path(spec.status_file).parent / "mounts")
+        except OSError as error:  # e.g. a container without CAP_SYS_ADMIN
+            print(
+                f"grading.sandbox: no private mounts ({error}); the kernel sees the "
+                "course's files, read-only to it",
+                file=sys.stderr,
+            )
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+        home = Path(spec.workdir).parent / "home"
+        os.environ.update(HOME=str(home), USER=spec.user, LOGNAME=spec.user)
+    die_with_parent(signal.SIGKILL)  # with its keeper (setuid clears it: set after)
+    os.umask(0o077)
+    os.chdir(spec.workdir)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def cannot_start(spec: KernelSpec | None, error: BaseException) -> None:
+    """Say on standard error why the kernel could not start in the sandbox (of ``spec``)."""
+    user = spec.user if spec is not None else None
+    print(
+        f"grading.sandbox: could not start the kernel as {user or 'the grader'}: "
+        f"{error!r}. The sandbox user must be able to read the Python installation, the "
+        "virtual environment and the course library (check the folders' permissions).",
+        file=sys.stderr,
+    )
+
+
 def _child(argv: list[str], spec: KernelSpec, uid: int, gid: int) -> None:
-    """In the forked child: limits, user, working folder, then the kernel. Never returns."""
+    """In the forked child: the sandbox, then the kernel command. Never returns."""
     try:
-        memory = spec.memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        cpu = int(spec.cpu_seconds)
-        # SIGXCPU at the soft limit, SIGKILL a few seconds later if it is caught.
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core files from a segfault
-        if spec.user is not None:
-            try:
-                _private_mounts(spec, Path(spec.status_file).parent / "mounts")
-            except OSError as error:  # e.g. a container without CAP_SYS_ADMIN
-                print(
-                    f"grading.sandbox: no private mounts ({error}); the kernel sees the "
-                    "course's files, read-only to it",
-                    file=sys.stderr,
-                )
-            os.setgroups([])
-            os.setgid(gid)
-            os.setuid(uid)
-            home = Path(spec.workdir).parent / "home"
-            os.environ.update(HOME=str(home), USER=spec.user, LOGNAME=spec.user)
-        die_with_parent(signal.SIGKILL)  # with the launcher (setuid clears it: set after)
-        os.umask(0o077)
-        os.chdir(spec.workdir)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        enter(spec, uid, gid)
         os.execvp(argv[0], argv)
     except BaseException as error:  # noqa: BLE001 -- report anything, then leave the fork
-        print(
-            f"grading.sandbox: could not start the kernel as {spec.user or 'the grader'}: "
-            f"{error!r}. The sandbox user must be able to read the Python installation, the "
-            "virtual environment and the course library (check the folders' permissions).",
-            file=sys.stderr,
-        )
+        cannot_start(spec, error)
     os._exit(127)
 
 
-def launch(spec_file: Path, argv: list[str]) -> int:
-    """Run ``argv`` (the kernel command) in the sandbox of ``spec_file``; returns its status."""
-    spec = KernelSpec.read(spec_file)
+def ids(spec: KernelSpec) -> tuple[int, int]:
+    """The user and group ids the kernel of ``spec`` runs as (the grader's without a user)."""
     entry = pwd.getpwnam(spec.user) if spec.user is not None else None
-    uid, gid = (entry.pw_uid, entry.pw_gid) if entry else (os.getuid(), os.getgid())
-    argv = _private_connection_file(argv, spec, uid, gid)
+    return (entry.pw_uid, entry.pw_gid) if entry else (os.getuid(), os.getgid())
+
+
+def record_end(spec: KernelSpec | None, status: int, usage: resource.struct_rusage) -> int:
+    """Write how the kernel ended (``os.wait4``'s ``status`` and ``usage``) to the spec's status
+    file (none without a spec); returns the exit status a shell would give it."""
+    ended = {
+        "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+        "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+    }
+    if spec is not None:
+        Path(spec.status_file).write_text(json.dumps(ended), encoding="utf-8")
+    return 128 + ended["signal"] if ended["signal"] is not None else ended["exit_code"]
+
+
+def launch(spec_file: Path, argv: list[str]) -> int:
+    """Run ``argv`` (the kernel command) in the sandbox of ``spec_file``, as a new process that
+    this one stays the parent of; returns its status."""
+    spec = KernelSpec.read(spec_file)
+    uid, gid = ids(spec)
+    argv = private_connection_file(argv, spec, uid, gid)
     pid = os.fork()
     if pid == 0:
         _child(argv, spec, uid, gid)
@@ -260,13 +293,7 @@ def launch(spec_file: Path, argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda signum, frame: os.kill(pid, signal.SIGTERM))
     _, status, usage = os.wait4(pid, 0)  # retried after the SIGTERM handler (PEP 475)
-    ended = {
-        "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-        "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-        "cpu_seconds": usage.ru_utime + usage.ru_stime,
-    }
-    Path(spec.status_file).write_text(json.dumps(ended), encoding="utf-8")
-    return 128 + ended["signal"] if ended["signal"] is not None else ended["exit_code"]
+    return record_end(spec, status, usage)
 
 
 def describe_end(status: dict, cpu_seconds: int) -> str:
@@ -287,12 +314,80 @@ def describe_end(status: dict, cpu_seconds: int) -> str:
     return f"the kernel exited with status {code} (e.g. os._exit, exit() or quit())"
 
 
+#: Environment variable with the fork server's socket (:mod:`grading.forkserver`), set by the
+#: grader while it runs one; the launcher then asks it for the kernel, and the grader for workers.
+FORK_SERVER_ENV = "XNN_FORK_SERVER"
+_MESSAGE = 1 << 16  # bytes: every message of the fork server's protocol is far smaller
+
+
+class NoForkServer(OSError):
+    """The fork server could not start the command (it is not there, or refused): nothing ran."""
+
+
+def launch_forked(server: str, spec_file: Path | None, argv: list[str], fds: list[int]) -> int:
+    """Have the fork server at ``server`` run ``argv`` in the sandbox of ``spec_file`` (without
+    one: as this process's user, in its working folder) and return its exit status (see
+    :mod:`grading.forkserver`): this process hands on its standard streams, the file
+    descriptors ``fds`` and its environment, and passes on SIGINT and SIGTERM; if it dies, so
+    does the command. Raises :class:`NoForkServer` if nothing was started."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # until there is a process to pass it on to
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    request = {"spec": spec_file and str(spec_file), "argv": argv, "env": dict(os.environ),
+               "cwd": os.getcwd(), "fds": [0, 1, 2, *fds]}  # fmt: skip
+    try:
+        conn.connect(server)
+        socket.send_fds(conn, [json.dumps(request).encode()], request["fds"])
+        reply = json.loads(conn.recv(_MESSAGE) or b'{"error": "it closed the connection"}')
+    except (OSError, ValueError) as error:
+        conn.close()
+        raise NoForkServer(f"no answer from the fork server at {server}: {error}") from error
+    if "error" in reply:
+        conn.close()
+        raise NoForkServer(f"the fork server did not start {argv[:3]}: {reply['error']}")
+
+    def pass_on(signum: int, frame: object) -> None:
+        with suppress(OSError):
+            conn.send(json.dumps({"signal": signum}).encode())
+
+    signal.signal(signal.SIGINT, pass_on)
+    signal.signal(signal.SIGTERM, pass_on)
+    with conn:
+        while message := conn.recv(_MESSAGE):  # retried after a signal's handler (PEP 475)
+            if "status" in (ended := json.loads(message)):
+                return ended["status"]
+    print(f"grading.sandbox: the fork server's keeper of {argv[:3]} ended without its status",
+          file=sys.stderr)  # fmt: skip
+    return 1
+
+
+def command(argv: list[str], fds: tuple[int, ...] = ()) -> list[str]:
+    """``argv`` (a Python command of the grader's, e.g. a worker) as started by the launcher
+    from the grader's fork server, where one runs, handing on ``fds``: :func:`main` ``- FD...
+    -- ARGV``."""
+    if not os.environ.get(FORK_SERVER_ENV):
+        return argv
+    return [sys.executable, "-c", LAUNCHER, "-", *map(str, fds), "--", *argv]
+
+
 def main(argv: list[str]) -> int:
-    """``SPEC.json -- KERNEL-COMMAND...``, as the sandbox kernel's spec runs it: as a file
-    (:data:`LAUNCHER`), which imports nothing of the grading package nor of nbgrader, so that
-    the launcher that stays every kernel's parent starts in a twentieth of a second."""
-    die_with_parent(signal.SIGTERM)  # with the worker (passed on to the kernel)
-    return launch(Path(argv[0]), argv[2:])
+    """``SPEC.json -- KERNEL-COMMAND...``, as the sandbox kernel's spec runs it, or ``- FD...
+    -- COMMAND...`` (:func:`command`): run as a file (:data:`LAUNCHER`), which imports nothing of
+    the grading package nor of nbgrader, so that the launcher that stays the parent starts in
+    a twentieth of a second. The command comes from the grader's fork server where one runs
+    (``$XNN_FORK_SERVER``), else from a new Python, and standard error says why."""
+    die_with_parent(signal.SIGTERM)  # with the worker or grader (passed on)
+    split = argv.index("--")
+    spec = Path(argv[0]) if argv[0] != "-" else None
+    fds, command = [int(fd) for fd in argv[1:split]], argv[split + 1 :]
+    server = os.environ.get(FORK_SERVER_ENV)
+    if server:
+        try:
+            return launch_forked(server, spec, command, fds)
+        except NoForkServer as error:
+            print(f"grading.sandbox: {error}; starting it as a new Python", file=sys.stderr)
+    if spec is None:
+        os.execvp(command[0], command)  # the fds stay open across exec: pass_fds made them so
+    return launch(spec, command)
 
 
 if __name__ == "__main__":

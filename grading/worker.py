@@ -1,4 +1,5 @@
-"""The process that grades one hand-in: ``python -m grading.worker JOB.json PARENT_PID``.
+"""The process that grades one hand-in: ``python -m grading.worker JOB.json PARENT_PID``
+(``0`` where it is forked from the grader's fork server, :mod:`grading.forkserver`).
 
 It runs nbgrader's autograding (``NbGraderAPI.autograde``) on a private copy of the course in a
 workspace, the kernel in the sandbox of :mod:`grading.sandbox`, and leaves an
@@ -172,7 +173,7 @@ def main(argv: list[str]) -> int:
             os._exit(128 + signum)
 
     signal.signal(signal.SIGTERM, end)
-    sandbox.die_with_parent(signal.SIGTERM, int(argv[1]))
+    sandbox.die_with_parent(signal.SIGTERM, int(argv[1]) or None)  # 0: forked, see autograde
     sandbox.adopt_orphans()
     warnings.filterwarnings("ignore")  # nbgrader's SQLAlchemy and nbformat noise
     try:
