@@ -50,10 +50,10 @@ from . import sandbox
 
 log = logging.getLogger("grading")
 
-#: What the server imports once: what the exercises' set-up cells and ipykernel import.
+#: What the server imports once and every exercise's set-up cell imports too: a forked
+#: kernel's memory limit counts them, as a new Python's does.
 PRELOAD = (
     "torch",
-    "torchvision",
     "matplotlib.pyplot",
     "lib.attribution",
     "lib.data",
@@ -65,8 +65,10 @@ PRELOAD = (
     "lib.plot",
     "lib.train",
     "ipykernel.kernelapp",
-    "grading.worker",
 )
+#: What it imports once for some kernels (exercise 6) and for the workers: a forked kernel's
+#: memory limit is raised by their address space, which a new Python would not have.
+EXTRA = ("scipy.stats", "grading.worker")
 #: Set in the server only: numpy's OpenBLAS would otherwise start a thread pool as it loads.
 SERVER_ENV = {"OPENBLAS_NUM_THREADS": "1"}
 _MESSAGE = 1 << 16  # as grading.sandbox: every message of the protocol is far smaller
@@ -74,10 +76,14 @@ _MAX_FDS = 16  # file descriptors one request hands on: the standard streams and
 _PR_SET_NAME = 15
 #: The interpreter's path as a new ``python -m`` of the kernel would have it (set by main).
 _PATH: list[str] = []
+#: Bytes of address space that :data:`EXTRA` added to the server (set by main).
+_SPARE = [0]
 
 
 @contextmanager
-def serving(folder: Path, preload: tuple[str, ...] = PRELOAD) -> Iterator[Path | None]:
+def serving(
+    folder: Path, preload: tuple[str, ...] = PRELOAD, extra: tuple[str, ...] = EXTRA
+) -> Iterator[Path | None]:
     """A fork server, for the block, with its socket in ``folder`` (private to this user) and
     ``$XNN_FORK_SERVER`` naming it, for the workers' launchers to inherit; None, with a warning,
     where the socket cannot be made. The socket listens before the server has imported
@@ -97,6 +103,7 @@ def serving(folder: Path, preload: tuple[str, ...] = PRELOAD) -> Iterator[Path |
     env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # as ipykernel
     start = "import sys; from grading.forkserver import main; sys.exit(main(sys.argv[1:]))"
     command = [sys.executable, "-c", start, str(listener.fileno()), str(os.getpid()), *preload]
+    command += ["--", *extra]
     server = subprocess.Popen(
         command, env=env, pass_fds=[listener.fileno()], stdin=subprocess.DEVNULL
     )
@@ -232,7 +239,7 @@ def child(conn: socket.socket, fds: dict[int, int], request: dict, spec, run) ->
         os.environ.update(request["env"])
         if spec is not None:  # a kernel: the hand-in need not know where the server listens
             os.environ.pop(sandbox.FORK_SERVER_ENV, None)
-            sandbox.enter(spec, *sandbox.ids(spec))
+            sandbox.enter(spec, *sandbox.ids(spec), spare=_SPARE[0])
         else:
             os.chdir(request["cwd"])
             sandbox.die_with_parent(signal.SIGKILL)  # with its keeper
@@ -275,15 +282,26 @@ def fresh_interpreter() -> None:
 
 
 def main(argv: list[str]) -> int:
-    """``LISTENING-FD GRADER-PID MODULE...``, as :func:`serving` starts it."""
+    """``LISTENING-FD GRADER-PID MODULE... -- EXTRA-MODULE...``, as :func:`serving` starts it."""
     sandbox.die_with_parent(signal.SIGTERM, int(argv[1]))
     name("xnn-forkserver")
     listener = socket.socket(fileno=int(argv[0]))
     _PATH[:] = sys.path[1:]  # without the "" of python -c: the kernel's command puts its own
-    for module in argv[2:]:
+    split = argv.index("--")
+    for module in argv[2:split]:
         importlib.import_module(module)
+    before = _address_space()
+    for module in argv[split + 1 :]:
+        importlib.import_module(module)
+    _SPARE[0] = _address_space() - before
     serve(listener)
     return 0
+
+
+def _address_space() -> int:
+    """This process's address space in bytes (what RLIMIT_AS limits)."""
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
 if __name__ == "__main__":

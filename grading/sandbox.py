@@ -209,11 +209,13 @@ def private_connection_file(argv: list[str], spec: KernelSpec, uid: int, gid: in
     return [*argv[:index], str(copy), *argv[index + 1 :]]
 
 
-def enter(spec: KernelSpec, uid: int, gid: int) -> None:
+def enter(spec: KernelSpec, uid: int, gid: int, spare: int = 0) -> None:
     """In a forked child that will become the kernel: its limits, where the grader is root its
     own mount namespace and the sandbox user, death with its parent, its working folder. Raises
-    what went wrong (the caller reports it and leaves the fork)."""
-    memory = spec.memory_mb * 1024 * 1024
+    what went wrong (the caller reports it and leaves the fork). ``spare``: bytes of address
+    space on top of the memory limit, for what a fork server mapped that a new Python would not
+    (:data:`grading.forkserver.EXTRA`)."""
+    memory = spec.memory_mb * 1024 * 1024 + spare
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     cpu = int(spec.cpu_seconds)
     # SIGXCPU at the soft limit, SIGKILL a few seconds later if it is caught.

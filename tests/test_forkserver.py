@@ -116,7 +116,7 @@ def test_a_server_with_a_second_thread_refuses_to_fork(tmp_path: Path, monkeypat
         "PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
     )
     work = _workdir(tmp_path)
-    with forkserver.serving(tmp_path, preload=("starts_a_thread",)):
+    with forkserver.serving(tmp_path, preload=("starts_a_thread",), extra=()):
         done = _run(_launcher(_spec(work), "import os; print(os.getpid())"))
     assert done.returncode == 0, done.stderr
     assert "forks only with one" in done.stderr, done.stderr
@@ -124,11 +124,27 @@ def test_a_server_with_a_second_thread_refuses_to_fork(tmp_path: Path, monkeypat
     assert done.stdout.strip().isdigit()
 
 
+#: A kernel's code that prints its address-space limit in MiB.
+LIMIT = "import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0] / 2**20)"
+
+
 def test_without_a_server_the_launcher_says_so_and_starts_a_new_python(tmp_path: Path, monkeypatch):
     monkeypatch.setenv(FORK_SERVER_ENV, str(tmp_path / "nothing.sock"))
-    done = _run(_launcher(_spec(_workdir(tmp_path)), "print('ran')"))
-    assert (done.returncode, done.stdout) == (0, "ran\n")
+    done = _run(_launcher(_spec(_workdir(tmp_path)), LIMIT))
+    assert (done.returncode, float(done.stdout)) == (0, 8192), done.stderr
     assert f"no answer from the fork server at {tmp_path / 'nothing.sock'}" in done.stderr
+
+
+def test_a_forked_kernels_memory_limit_leaves_out_what_only_the_server_needs(
+    server: Path, tmp_path: Path
+):
+    """The address space of the server's extra imports (``scipy.stats``, the grader's modules)
+    comes on top of the limit: a hand-in may map as much as in a new Python."""
+    done = _run(_launcher(_spec(_workdir(tmp_path)), LIMIT))
+    assert done.returncode == 0, done.stderr
+    spare = float(done.stdout) - 8192
+    print(f"spare address space of a forked kernel: {spare:.0f} MiB")
+    assert 50 < spare < 1024, f"the limit is 8192 MiB + {spare:.0f} MiB"
 
 
 def test_a_forked_kernel_ends_as_a_launched_one(server: Path, tmp_path: Path):
@@ -236,7 +252,7 @@ def test_the_server_ends_with_its_grader(tmp_path: Path):
     """SIGKILL of the grader (the process that entered serving) ends its server."""
     code = (
         "import sys, time; from pathlib import Path; from grading import forkserver\n"
-        f"with forkserver.serving(Path({str(tmp_path)!r}), preload=()):\n"
+        f"with forkserver.serving(Path({str(tmp_path)!r}), preload=(), extra=()):\n"
         "    print('serving', flush=True); time.sleep(600)"
     )
     grader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
