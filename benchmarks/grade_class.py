@@ -4,7 +4,8 @@ Builds a course in a temporary folder (this repository's ``nbgrader_config.py`` 
 ``solutions/``), releases the exercise, hands in its solution for ``--students`` students, and
 runs ``python -m grading grade --jobs J`` for each J of ``--jobs``, from a fresh gradebook each
 time. Prints the wall time, the peak memory of the whole grading process tree (sampled every
-0.2 s: the sum over the parent, the workers and the kernels) and checks that ``grades.csv``
+0.2 s: the proportional set size summed over the parent, the workers and the kernels, so
+that pages they share count once) and checks that ``grades.csv``
 holds a full autograded score for every student. ``--against`` names another checkout of the
 course (e.g. main's, ``git worktree add ../main main``): the same class is graded by its
 ``grading`` and by this one's in turn, ``--repeat`` times, and the medians compared. Usage::
@@ -84,8 +85,10 @@ def report(label: str, root: Path, students: int, seconds: float, status: int, e
     return status == 0 and full == len(rows) == students
 
 
-def _tree_rss(root: int) -> int:
-    """Resident memory (bytes) of ``root`` and all its descendants."""
+def _tree_pss(root: int) -> int:
+    """Proportional memory (bytes) of ``root`` and all its descendants: each page shared by
+    processes (the kernels and workers forked from the fork server share most) is counted
+    once in all, not once per process as resident memory would."""
     try:
         tree = [psutil.Process(root), *psutil.Process(root).children(recursive=True)]
     except psutil.Error:
@@ -93,7 +96,7 @@ def _tree_rss(root: int) -> int:
     total = 0
     for process in tree:
         try:
-            total += process.memory_info().rss
+            total += process.memory_full_info().pss
         except psutil.Error:
             continue
     return total
@@ -125,7 +128,7 @@ def grade(root: Path, jobs: int, code: Path = REPO) -> tuple[float, int, int]:
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, _tree_rss(process.pid))
+            peak = max(peak, _tree_pss(process.pid))
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -157,7 +160,7 @@ def main() -> int:
             for name, code in [item for _ in range(args.repeat) for item in checkouts.items()]:
                 seconds, peak, status = grade(root, jobs, code)
                 times[name].append(seconds)
-                memory = f"peak memory {peak / 2**30:.2f} GiB, "
+                memory = f"peak memory (PSS) {peak / 2**30:.2f} GiB, "
                 label = f"JOBS={jobs}" + (f" {name} ({code})" if args.against else "")
                 ok &= report(label, root, args.students, seconds, status, memory)
             if args.against:

@@ -395,6 +395,28 @@ def natural_patches(
     return patches.clone()  # the cached copy stays as built
 
 
+def natural_patches_recipe(
+    train: bool = True, count: int | None = None, size: int = 32, seed: int = 0
+) -> str:
+    """A digest of everything :func:`natural_patches` follows from: the photos' files, the
+    arguments, the scales and texture threshold, the code that crops, and torch's version (its
+    downscaling). A stored index of the patches' fingerprint is keyed by it
+    (:func:`lib.train.stored_fingerprint`): chapter 2's generator is found in the course cache
+    without cropping 8,000 patches to compute its key."""
+    photos = TRAIN_PHOTOS if train else TEST_PHOTOS
+    count = count if count is not None else (8000 if train else 2000)
+    digest = hashlib.sha256(repr((photos, count, size, seed, PATCH_SCALES, MIN_PATCH_STD)).encode())
+    for name in photos:
+        package, file = _PHOTO_FILES[name]
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.origin is not None:  # else _photo says what is missing
+            digest.update(file_digest(Path(spec.origin).parent / file, "sha256").encode())
+    for code in (natural_patches, _natural_patches, _crops, _photo, _read_image):
+        digest.update(inspect.getsource(code).encode())
+    digest.update(torch.__version__.encode())
+    return digest.hexdigest()[:20]
+
+
 @functools.lru_cache(maxsize=4)
 def _natural_patches(photos: tuple[str, ...], count: int, size: int, seed: int) -> torch.Tensor:
     rng = np.random.default_rng([seed, len(photos), count, size])

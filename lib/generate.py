@@ -145,18 +145,24 @@ gan_step.calls = (update_D, update_G)  # read by the cache key: their code chang
 @functools.cache  # one training (or loading) per process: the chapter asks for it twice
 def trained_generator() -> Generator:
     """The course's generator, trained on :func:`lib.data.natural_patches` or loaded from the
-    course cache (``python -m lib course-models`` trains it ahead of time)."""
-    patches = data.natural_patches(train=True)
+    course cache (``python -m lib course-models`` trains it ahead of time). Its key takes the
+    patches' fingerprint from the course cache's stored index, so loading it crops none."""
+    digest = train.stored_fingerprint(
+        "natural-patches", data.natural_patches_recipe(train=True), _generator_data
+    )
+    gan = train.load_cached(GAN, digest, GAN_CONFIG, "generator", gan_step, course=True)
+    if gan is not None:
+        return gan.generator.eval()
     gan, _ = train.train_cached(
-        GAN,
-        patches,
-        torch.zeros(len(patches)),
-        GAN_CONFIG,
-        name="generator",
-        step=gan_step,
-        course=True,
+        GAN, *_generator_data(), GAN_CONFIG, name="generator", step=gan_step, course=True
     )
     return gan.generator.eval()
+
+
+def _generator_data() -> tuple[torch.Tensor, torch.Tensor]:
+    """The generator's training data: real patches, and the targets its loop ignores."""
+    patches = data.natural_patches(train=True)
+    return patches, torch.zeros(len(patches))
 
 
 @torch.no_grad()

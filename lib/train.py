@@ -314,18 +314,12 @@ def train_cached(
     contents, so nothing trains twice and nothing stale is reused. ``course=True`` keeps the
     model in the course cache (:func:`course_cache_dir`) instead of the model cache.
     """
-    seed_everything(config.seed)
-    model = make_model().to(get_device())
     step = step or supervised_step(loss_fn)
-    key = _cache_key(model, config, step, fingerprint(inputs, targets))
-    folder = course_cache_dir() if course else cache_dir()
-    path = folder / f"{name}-{key}.pt"
-    shown = os.path.relpath(folder)
-    if path.is_file():
-        saved = torch.load(path, map_location=get_device(), weights_only=True)
-        model.load_state_dict(saved["state_dict"])
-        print(f"{name}: loaded the trained model from {shown}")
-        return model, list(saved["history"])
+    digest = fingerprint(inputs, targets)
+    model, path, history = _load_cached(make_model, config, step, digest, name, course)
+    if history is not None:
+        return model, history
+    shown = os.path.relpath(path.parent)
     loader = data.make_loader(inputs, targets, config.batch_size, seed=config.seed)
     history = fit(model, loader, config, step=step)
     if _save({"state_dict": model.state_dict(), "history": history}, path):
@@ -333,6 +327,61 @@ def train_cached(
     else:
         print(f"{name}: trained for {config.epochs} epochs; not cached, {shown} is read-only")
     return model, history
+
+
+def _load_cached(
+    make_model: Callable[[], nn.Module],
+    config: TrainConfig,
+    step: StepFactory,
+    data_digest: str,
+    name: str,
+    course: bool,
+) -> tuple[nn.Module, Path, History | None]:
+    """The seeded new model, its cache file, and its history where the file holds it trained
+    (the model then loaded); ``None`` where it must train."""
+    seed_everything(config.seed)
+    model = make_model().to(get_device())
+    key = _cache_key(model, config, step, data_digest)
+    folder = course_cache_dir() if course else cache_dir()
+    path = folder / f"{name}-{key}.pt"
+    if not path.is_file():
+        return model, path, None
+    saved = torch.load(path, map_location=get_device(), weights_only=True)
+    model.load_state_dict(saved["state_dict"])
+    print(f"{name}: loaded the trained model from {os.path.relpath(folder)}")
+    return model, path, list(saved["history"])
+
+
+def load_cached(
+    make_model: Callable[[], nn.Module],
+    data_digest: str,
+    config: TrainConfig = TrainConfig(),
+    name: str = "model",
+    step: StepFactory | None = None,
+    course: bool = False,
+) -> nn.Module | None:
+    """The model :func:`train_cached` trained on data of :func:`fingerprint` ``data_digest``
+    (with the same other arguments), loaded from the cache; ``None`` if it never trained. For a
+    course model whose data has a stored fingerprint (:func:`stored_fingerprint`)."""
+    model, _, history = _load_cached(
+        make_model, config, step or supervised_step(binary_cross_entropy), data_digest, name, course
+    )
+    return model if history is not None else None
+
+
+def stored_fingerprint(
+    name: str, recipe: str, tensors: Callable[[], tuple[torch.Tensor, ...]]
+) -> str:
+    """The :func:`fingerprint` of ``tensors()``, kept in the course cache as
+    ``<name>-<recipe>.sha256`` (``recipe``: a digest of everything the tensors follow from,
+    e.g. :func:`lib.data.natural_patches_recipe`), so that the next process finds a course
+    model without building its data. A stored index of the data, not a copy of it."""
+    path = course_cache_dir() / f"{name}-{recipe}.sha256"
+    if path.is_file():
+        return path.read_text(encoding="ascii").strip()
+    digest = fingerprint(*tensors())
+    _save(lambda file: file.write_text(digest, encoding="ascii"), path)
+    return digest
 
 
 _COURSE_MODELS: dict[str, Callable[[], nn.Module]] = {}

@@ -234,6 +234,14 @@ def test_natural_patches_are_the_same_on_every_call_and_change_with_the_seed() -
     assert data.natural_patches(train=False, count=5).shape == (5, 3, 32, 32)  # < photos x scales
 
 
+def test_natural_patches_recipe_names_what_the_patches_follow_from() -> None:
+    recipe = data.natural_patches_recipe(train=True)
+    assert recipe == data.natural_patches_recipe(train=True, count=8000)  # the default count
+    changes = [{"train": False}, {"seed": 1}, {"count": 100}, {"size": 16}]
+    others = {data.natural_patches_recipe(**change) for change in changes}
+    assert len({recipe, *others}) == 5
+
+
 def _png(path: Path, size: tuple[int, int] = (8, 8), seed: int = 0, fmt: str = "PNG") -> None:
     from PIL import Image
 

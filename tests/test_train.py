@@ -217,6 +217,31 @@ def test_course_models_live_in_the_course_cache(tmp_path, monkeypatch, capsys) -
     assert len(list(course.glob("model-*.pt"))) == 1
 
 
+def test_a_stored_fingerprint_finds_a_course_model_without_its_data(tmp_path, monkeypatch):
+    """The stored index of a course model's data: built once, its fingerprint kept under the
+    data's recipe, and the model then loaded by that fingerprint alone."""
+    monkeypatch.setenv(train.COURSE_CACHE_DIR_ENV, str(tmp_path))
+    images, targets = _separable()
+    built = []
+
+    def build() -> tuple[torch.Tensor, torch.Tensor]:
+        built.append(1)
+        return images, targets
+
+    config = train.TrainConfig(epochs=1)
+    digest = train.stored_fingerprint("separable", "recipe-1", build)
+    assert digest == train.fingerprint(images, targets) and len(built) == 1
+    assert train.stored_fingerprint("separable", "recipe-1", build) == digest and len(built) == 1
+    assert train.load_cached(_make, digest, config, name="probe", course=True) is None
+    model, _ = train.train_cached(_make, images, targets, config, name="probe", course=True)
+    loaded = train.load_cached(_make, digest, config, name="probe", course=True)
+    assert loaded is not None and torch.equal(loaded(images), model(images))
+    other = train.fingerprint(images, 1 - targets)
+    assert train.load_cached(_make, other, config, name="probe", course=True) is None
+    train.stored_fingerprint("separable", "recipe-2", build)
+    assert len(built) == 2, "another recipe is another entry"
+
+
 def test_course_models_are_registered_and_trained_by_the_command(monkeypatch, capsys) -> None:
     from lib.__main__ import main
 
