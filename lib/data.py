@@ -399,10 +399,10 @@ def natural_patches_recipe(
     train: bool = True, count: int | None = None, size: int = 32, seed: int = 0
 ) -> str:
     """A digest of everything :func:`natural_patches` follows from: the photos' files, the
-    arguments, the scales and texture threshold, the code that crops, and torch's version (its
-    downscaling). A stored index of the patches' fingerprint is keyed by it
-    (:func:`lib.train.stored_fingerprint`): chapter 2's generator is found in the course cache
-    without cropping 8,000 patches to compute its key."""
+    arguments, the scales and texture threshold, the code that crops, and the versions of torch
+    (its downscaling), numpy (its random crops) and Pillow (its decoding). A stored index of
+    the patches' fingerprint is keyed by it (:func:`lib.train.stored_fingerprint`): chapter
+    2's generator is found in the course cache without cropping 8,000 patches for its key."""
     photos = TRAIN_PHOTOS if train else TEST_PHOTOS
     count = count if count is not None else (8000 if train else 2000)
     digest = hashlib.sha256(repr((photos, count, size, seed, PATCH_SCALES, MIN_PATCH_STD)).encode())
@@ -413,7 +413,9 @@ def natural_patches_recipe(
             digest.update(file_digest(Path(spec.origin).parent / file, "sha256").encode())
     for code in (natural_patches, _natural_patches, _crops, _photo, _read_image):
         digest.update(inspect.getsource(code).encode())
-    digest.update(torch.__version__.encode())
+    from PIL import __version__ as pillow  # its JPEG decoder reads the .jpg photos
+
+    digest.update(" ".join([torch.__version__, np.__version__, pillow]).encode())
     return digest.hexdigest()[:20]
 
 
