@@ -101,6 +101,9 @@ def serving(
     listener.listen(64)
     env = {**os.environ, **SERVER_ENV}
     env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # as ipykernel
+    # ipykernel reads its parent from JPY_PARENT_PID when imported, as jupyter_client sets it
+    # for a kernel (the process that manages it, not the kernel's parent): here the grader.
+    env["JPY_PARENT_PID"] = str(os.getpid())
     start = "import sys; from grading.forkserver import main; sys.exit(main(sys.argv[1:]))"
     command = [sys.executable, "-c", start, str(listener.fileno()), str(os.getpid()), *preload]
     command += ["--", *extra]
