@@ -2,11 +2,12 @@
 (the course folder and ``nbgrader_config.py``, which sets every option and limit),
 :mod:`~grading.release` (``solutions/`` -> ``exercises/``, and the solutions' timing),
 :mod:`~grading.autograde` (a class planned, each hand-in run by :mod:`~grading.worker` in the
-sandbox of :mod:`~grading.sandbox`, here or as a Slurm job array by :mod:`~grading.slurm`, the
-outcomes recorded), :mod:`~grading.preprocessors` (nbgrader's steps, within limits),
-:mod:`~grading.tamper` (changes to the tests' tools: read before a run, guarded during it),
-:mod:`~grading.report` (scores, ``grades.csv``, feedback without hidden tests) and
-:mod:`~grading.validate` (a student's check before handing in).
+sandbox of :mod:`~grading.sandbox`, both forked from :mod:`~grading.forkserver`, here or as a
+Slurm job array by :mod:`~grading.slurm`, the outcomes recorded),
+:mod:`~grading.preprocessors` (nbgrader's steps, within limits), :mod:`~grading.tamper`
+(changes to the tests' tools: read before a run, guarded during it), :mod:`~grading.report`
+(scores, ``grades.csv``, feedback without hidden tests) and :mod:`~grading.validate` (a
+student's check before handing in).
 
 From the command line: ``python -m grading {release,due,grade,report}``.
 """

@@ -1,12 +1,14 @@
 """The sandbox a hand-in's code runs in: resource limits, an unprivileged user, a kernel launcher.
 
-The sandbox kernel's spec (:mod:`grading.worker`) starts the kernel through :func:`launch`,
-which stays its parent: it sets the memory and CPU-time limits and, where the grader is root,
-a user of the hand-in's own (``xnn-grade<N>``, :func:`sandbox_user`) in a mount namespace that
-hides the gradebook, ``solutions/`` and the other hand-ins; when the kernel ends it writes how
-(exit status or signal, CPU time) to a file the kernel cannot reach, so that the grader can say
-*why* a kernel died. Run as another user, the grader applies the limits and checks the
-gradebook and sources afterwards (:mod:`grading.autograde`).
+The sandbox kernel's spec (:mod:`grading.worker`) starts the kernel through :func:`main`: from
+the grader's fork server where one runs (:func:`launch_forked`, :mod:`grading.forkserver`),
+else as a new Python (:func:`launch`). Either way the kernel enters the sandbox (:func:`enter`):
+the memory and CPU-time limits and, where the grader is root, a user of the hand-in's own
+(``xnn-grade<N>``, :func:`sandbox_user`) in a mount namespace that hides the gradebook,
+``solutions/`` and the other hand-ins; and a process stays its parent that, when the kernel
+ends, writes how (exit status or signal, CPU time) to a file the kernel cannot reach, so that
+the grader can say *why* a kernel died. Run as another user, the grader applies the limits and
+checks the gradebook and sources afterwards (:mod:`grading.autograde`).
 """
 
 from __future__ import annotations

@@ -1335,16 +1335,25 @@ def test_timing_a_solution_stays_with_the_instructor(course: Course):
     assert released == {"files.ipynb", "data.txt", "notes.txt"}
 
 
-def test_course_models_are_prepared_only_where_used(course: Course):
-    """A class of an assignment whose notebooks use no course model trains or loads none (the
+def test_course_models_are_prepared_only_where_used(course: Course, capsys):
+    """The grader prepares what an assignment's notebooks use and nothing else: for one that
+    uses no course model, only MNIST decoded into the course cache (its hand-ins read the
+    decoded splits from their copy of it); for a notebook that loads nothing, nothing (the
     graded class above, with assignments that use the MNIST CNN, gets it)."""
     from lib import train
+    from lib.__main__ import main
 
     names = [name.rpartition(".")[2] for name in train.course_models()]
     text = {a: "".join(p.read_text() for p in course.source_notebooks(a)) for a in ASSIGNMENTS}
     unused = [a for a in ASSIGNMENTS if not any(name in text[a] for name in names)]
     assert unused, "every assignment uses a course model"
-    assert prepare_course_models(course, course.source_notebooks(unused[0])) is None
+    capsys.readouterr()
+    assert main(["course-models", "--for", *map(str, course.source_notebooks(unused[0]))]) == 0
+    ready = [line.split(":")[0] for line in capsys.readouterr().out.splitlines() if "ready" in line]
+    assert ready == ["lib.data.load_mnist"]
+    nothing = course.root / "nothing.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), nothing)
+    assert prepare_course_models(course, [nothing]) is None
 
 
 def test_book_cell_limit_is_the_courses(tmp_path: Path, book_app):
