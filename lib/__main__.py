@@ -48,10 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         }
     # MNIST decoded into the course cache too, where they load it: a graded hand-in gets a copy
     # of the cache and reads the decoded splits in milliseconds instead of decoding them.
+    prepared = dict(registered)
     if args.notebooks is None or any(re.search(rf"\b{c}\b", code) for c in _callers(load_mnist)):
-        registered = {"lib.data.load_mnist": _decode_mnist, **registered}
+        prepared = {"lib.data.load_mnist": _decode_mnist, **registered}
     print(f"course cache: {train.course_cache_dir()}")
-    for name, build in registered.items():
+    for name, build in prepared.items():
         if args.list:
             print(name)
             continue

@@ -160,7 +160,8 @@ def test_training_job_fills_the_course_cache(slurm: None, tmp_path: Path) -> Non
     assert f"course cache: {cache}" in text
     names = list(train.course_models())
     ready = [line.split(":")[0] for line in text.splitlines() if ": ready in " in line]
-    assert ready == names, text
+    assert ready == ["lib.data.load_mnist", *names], text  # MNIST decoded, then the models
+    assert any(cache.glob("mnist-*.npz")), f"the job left no decoded MNIST in {cache}"
     if names:
         assert any(cache.glob("*.pt")), f"the job left no model in {cache}"
     else:
