@@ -71,7 +71,6 @@ PRELOAD = (
 EXTRA = ("scipy.stats", "grading.worker")
 #: Set in the server only: numpy's OpenBLAS would otherwise start a thread pool as it loads.
 SERVER_ENV = {"OPENBLAS_NUM_THREADS": "1"}
-_MESSAGE = 1 << 16  # as grading.sandbox: every message of the protocol is far smaller
 _MAX_FDS = 16  # file descriptors one request hands on: the standard streams and a lock
 _PR_SET_NAME = 15
 #: The interpreter's path as a new ``python -m`` of the kernel would have it (set by main).
@@ -144,7 +143,8 @@ def serve(listener: socket.socket) -> None:
         if threads() != 1:
             refusal = f"the fork server has {threads()} threads; it forks only with one"
             with suppress(OSError), conn:
-                for fd in socket.recv_fds(conn, _MESSAGE, _MAX_FDS)[1]:  # read: else a reset
+                # Read the request first: closing a socket with unread data resets it.
+                for fd in socket.recv_fds(conn, sandbox.MESSAGE_BYTES, _MAX_FDS)[1]:
                     os.close(fd)
                 conn.send(json.dumps({"error": refusal}).encode())
             continue
@@ -164,7 +164,7 @@ def serve(listener: socket.socket) -> None:
 
 def keep(conn: socket.socket) -> int:
     """The keeper of one forked process (2. in the module's docstring)."""
-    message, fds, _, _ = socket.recv_fds(conn, _MESSAGE, _MAX_FDS)
+    message, fds, _, _ = socket.recv_fds(conn, sandbox.MESSAGE_BYTES, _MAX_FDS)
     request = json.loads(message)
     spec = sandbox.KernelSpec.read(Path(request["spec"])) if request["spec"] else None
     argv = request["argv"]
@@ -186,7 +186,7 @@ def keep(conn: socket.socket) -> int:
     watch.register(conn, selectors.EVENT_READ)
     watch.register(os.pidfd_open(pid), selectors.EVENT_READ)
     while not any(key.fileobj is not conn for key, _ in watch.select()):
-        data = conn.recv(_MESSAGE)
+        data = conn.recv(sandbox.MESSAGE_BYTES)
         if data:
             os.kill(pid, json.loads(data)["signal"])
         else:  # the launcher died (killed by jupyter_client or the grader): so does its child

@@ -244,10 +244,13 @@ def enter(spec: KernelSpec, uid: int, gid: int, spare: int = 0) -> None:
 
 
 def cannot_start(spec: KernelSpec | None, error: BaseException) -> None:
-    """Say on standard error why the kernel could not start in the sandbox (of ``spec``)."""
-    user = spec.user if spec is not None else None
+    """Say on standard error why the kernel could not start in the sandbox of ``spec`` (a
+    worker, without one, in the grader's folder)."""
+    if spec is None:
+        print(f"grading.sandbox: could not start the worker: {error!r}", file=sys.stderr)
+        return
     print(
-        f"grading.sandbox: could not start the kernel as {user or 'the grader'}: "
+        f"grading.sandbox: could not start the kernel as {spec.user or 'the grader'}: "
         f"{error!r}. The sandbox user must be able to read the Python installation, the "
         "virtual environment and the course library (check the folders' permissions).",
         file=sys.stderr,
@@ -321,7 +324,7 @@ def describe_end(status: dict, cpu_seconds: int) -> str:
 #: Environment variable with the fork server's socket (:mod:`grading.forkserver`), set by the
 #: grader while it runs one; the launcher then asks it for the kernel, and the grader for workers.
 FORK_SERVER_ENV = "XNN_FORK_SERVER"
-_MESSAGE = 1 << 16  # bytes: every message of the fork server's protocol is far smaller
+MESSAGE_BYTES = 1 << 16  # every message of the fork server's protocol is far smaller
 
 
 class NoForkServer(OSError):
@@ -341,7 +344,7 @@ def launch_forked(server: str, spec_file: Path | None, argv: list[str], fds: lis
     try:
         conn.connect(server)
         socket.send_fds(conn, [json.dumps(request).encode()], request["fds"])
-        reply = json.loads(conn.recv(_MESSAGE) or b'{"error": "it closed the connection"}')
+        reply = json.loads(conn.recv(MESSAGE_BYTES) or b'{"error": "it closed the connection"}')
     except (OSError, ValueError) as error:
         conn.close()
         raise NoForkServer(f"no answer from the fork server at {server}: {error}") from error
@@ -356,7 +359,7 @@ def launch_forked(server: str, spec_file: Path | None, argv: list[str], fds: lis
     signal.signal(signal.SIGINT, pass_on)
     signal.signal(signal.SIGTERM, pass_on)
     with conn:
-        while message := conn.recv(_MESSAGE):  # retried after a signal's handler (PEP 475)
+        while message := conn.recv(MESSAGE_BYTES):  # retried after a signal's handler (PEP 475)
             if "status" in (ended := json.loads(message)):
                 return ended["status"]
     print(f"grading.sandbox: the fork server's keeper of {argv[:3]} ended without its status",
